@@ -1,0 +1,73 @@
+"""One error tree for the whole connector.
+
+Two axes: the phase that raised it (config, mapping, source, Trackdéchets, state) and what to do
+next (retry later, reject this record, stop everything). Errors carry their context as attributes
+so that logs can print them as key/values; ``str()`` is the operator's message and never contains a
+secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConnectorError(Exception):
+    """Base of every error the connector raises on purpose."""
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+
+# --- what to do next -------------------------------------------------------------------------
+
+
+class Retriable(ConnectorError):
+    """A transient fault: the same action may succeed later."""
+
+
+class PermanentForRecord(ConnectorError):
+    """This record (with this payload) can never succeed; reject it visibly, keep the others going."""
+
+
+class Fatal(ConnectorError):
+    """Nothing can go on until a person acts (bad config, revoked token...)."""
+
+
+# --- by phase --------------------------------------------------------------------------------
+
+
+class ConfigError(Fatal):
+    """Settings are invalid or missing. The CLI exits with status 78 (EX_CONFIG)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.problems = problems or [message]
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return self.problems[0]
+        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class MappingError(ConfigError):
+    """A mapping file cannot be loaded or compiled; every problem is listed at once."""
+
+
+class RecordError(PermanentForRecord):
+    """One source record cannot be mapped: names the record, the field and the reason."""
+
+    def __init__(self, message: str, *, field: str | None = None, column: str | None = None,
+                 **context: Any) -> None:
+        super().__init__(message, field=field, column=column, **context)
+        self.field = field
+        self.column = column
+
+
+class SourceError(Retriable):
+    """The business system could not be read or written; retried on the next pass."""
+
+
+class StateError(Fatal):
+    """The state store is unusable (schema too old, file unwritable...)."""

@@ -1,0 +1,1 @@
+"""Business-system sources: read records, write statuses back."""
