@@ -1,0 +1,11 @@
+"""Talking to Trackdéchets: the GraphQL client and what keeps it a good API citizen.
+
+The client sends documents built elsewhere (``documents.py``) and knows nothing of business rules.
+Around it sit small pure helpers (response classification, request batching) and the process-wide
+request budget (pacing), so that the engine can decide what to do with each outcome without
+looking at HTTP details.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
