@@ -1,0 +1,137 @@
+"""Tables of the state store.
+
+One row per source record (``records``), one checkpoint per mapping, one tracking cursor per
+(kind, SIRET), and a short history of step runs for ``status``. The columns ``intent_*`` hold the
+durable intent: written and committed *before* a mutation leaves the process, cleared when its
+outcome is known. A row with an intent and no outcome is, by definition, in doubt.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Base", "Checkpoint", "Record", "RecordState", "StepRun", "TrackCursor"]
+
+
+class RecordState(StrEnum):
+    """Where a record stands on the connector's side."""
+
+    PENDING = "pending"
+    """Mapped, valid, waiting for its next mutation (create, seal or update)."""
+    IN_FLIGHT = "in_flight"
+    """An intent is committed; its outcome is not recorded yet (or is in doubt)."""
+    SYNCED = "synced"
+    """The BSD exists and matches the record; only tracking remains."""
+    DONE = "done"
+    """The BSD reached a terminal status (processed, refused, canceled...)."""
+    REJECTED = "rejected"
+    """Permanent error for this data: fix the data or the mapping, or replay with ``retry``."""
+    CONFLICT = "conflict"
+    """The record changed after a signature: nothing is sent, a person must act."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite and MariaDB keep no offset)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Record(Base):
+    __tablename__ = "records"
+    __table_args__ = (
+        UniqueConstraint("mapping", "record_key", name="uq_records_mapping_key"),
+        Index("ix_records_due", "state", "next_attempt_at"),
+        Index("ix_records_bsd", "bsd_id"),
+        Index("ix_records_writeback", "writeback_due"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mapping: Mapped[str] = mapped_column(String(200))
+    record_key: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str | None] = mapped_column(String(500))
+    origin: Mapped[str] = mapped_column(String(1000))
+    emitter_siret: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[str | None] = mapped_column(Text)
+    """JSON of the mapped input, kept so that a rejected record can be replayed and inspected."""
+    payload_hash: Mapped[str] = mapped_column(String(80))
+    state: Mapped[str] = mapped_column(String(16))
+    next_op: Mapped[str | None] = mapped_column(String(16))
+    """The mutation this record waits for: ``create``, ``seal``, ``update`` (None when synced)."""
+    bsd_id: Mapped[str | None] = mapped_column(String(100))
+    readable_id: Mapped[str | None] = mapped_column(String(100))
+    remote_status: Mapped[str | None] = mapped_column(String(40))
+    remote_is_draft: Mapped[bool | None] = mapped_column(Boolean)
+    remote_updated_at: Mapped[str | None] = mapped_column(String(40))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_fields: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    intent_op: Mapped[str | None] = mapped_column(String(16))
+    intent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    intent_hash: Mapped[str | None] = mapped_column(String(80))
+    writeback_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    writeback_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Checkpoint(Base):
+    __tablename__ = "checkpoints"
+
+    mapping: Mapped[str] = mapped_column(String(200), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TrackCursor(Base):
+    """Where tracking resumes for one kind and one company: the start of the last full walk."""
+
+    __tablename__ = "track_cursors"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    siret: Mapped[str] = mapped_column(String(32), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StepRun(Base):
+    __tablename__ = "step_runs"
+    __table_args__ = (Index("ix_step_runs_step", "step", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    step: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary: Mapped[str | None] = mapped_column(Text)

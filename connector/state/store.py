@@ -1,0 +1,190 @@
+"""Opening the state store, migrating it, and the queries every step shares."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from connector.errors import StateError
+from connector.state.models import Checkpoint, Record, RecordState, StepRun, TrackCursor
+
+__all__ = ["StateStore", "StatusReport", "open_state_store", "utcnow"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StatusReport:
+    counts: dict[str, dict[str, int]]
+    """mapping → state → number of records."""
+    rejected: list[dict[str, Any]]
+    in_doubt: int
+    writeback_backlog: int
+    last_runs: list[dict[str, Any]]
+
+
+class StateStore:
+    """Thin owner of the engine and sessions; the steps keep their logic to themselves."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest revision (run at every start, idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except Exception as exc:
+            raise StateError(f"cannot migrate the state store: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on any exception."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # --- checkpoints -------------------------------------------------------------------------
+
+    def get_checkpoint(self, mapping: str) -> dict[str, Any] | None:
+        with self.session() as session:
+            row = session.get(Checkpoint, mapping)
+            return json.loads(row.data) if row else None
+
+    @staticmethod
+    def put_checkpoint(session: Session, mapping: str, data: dict[str, Any]) -> None:
+        row = session.get(Checkpoint, mapping)
+        text = json.dumps(data, sort_keys=True, default=str)
+        if row is None:
+            session.add(Checkpoint(mapping=mapping, data=text, updated_at=utcnow()))
+        else:
+            row.data = text
+            row.updated_at = utcnow()
+
+    # --- tracking cursors --------------------------------------------------------------------
+
+    @staticmethod
+    def get_cursor(session: Session, kind: str, siret: str) -> datetime | None:
+        row = session.get(TrackCursor, (kind, siret))
+        return row.since if row else None
+
+    @staticmethod
+    def put_cursor(session: Session, kind: str, siret: str, since: datetime) -> None:
+        row = session.get(TrackCursor, (kind, siret))
+        if row is None:
+            session.add(TrackCursor(kind=kind, siret=siret, since=since))
+        else:
+            row.since = since
+
+    # --- step runs ---------------------------------------------------------------------------
+
+    def start_run(self, step: str) -> int:
+        with self.session() as session:
+            run = StepRun(step=step, started_at=utcnow(), ok=False)
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, ok: bool, summary: dict[str, Any]) -> None:
+        with self.session() as session:
+            run = session.get(StepRun, run_id)
+            if run is not None:
+                run.finished_at = utcnow()
+                run.ok = ok
+                run.summary = json.dumps(summary, default=str)
+
+    # --- reports -----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        with self.session() as session:
+            rows = session.execute(
+                select(Record.mapping, Record.state, func.count()).group_by(Record.mapping, Record.state)
+            ).all()
+        out: dict[str, dict[str, int]] = {}
+        for mapping, state, count in rows:
+            out.setdefault(mapping, {})[state] = count
+        return out
+
+    def report(self, top: int = 10) -> StatusReport:
+        with self.session() as session:
+            rejected = session.scalars(
+                select(Record)
+                .where(Record.state.in_([RecordState.REJECTED, RecordState.CONFLICT]))
+                .order_by(Record.updated_at.desc())
+                .limit(top)
+            ).all()
+            in_doubt = session.scalar(
+                select(func.count()).select_from(Record).where(Record.intent_op.is_not(None))
+            ) or 0
+            backlog = session.scalar(
+                select(func.count()).select_from(Record).where(Record.writeback_due.is_(True))
+            ) or 0
+            runs = session.scalars(select(StepRun).order_by(StepRun.id.desc()).limit(12)).all()
+            return StatusReport(
+                counts=self.counts(),
+                rejected=[
+                    {"mapping": r.mapping, "key": r.record_key, "state": r.state, "origin": r.origin,
+                     "error": r.last_error, "updated_at": r.updated_at.isoformat()}
+                    for r in rejected
+                ],
+                in_doubt=in_doubt,
+                writeback_backlog=backlog,
+                last_runs=[
+                    {"step": r.step, "started_at": r.started_at.isoformat(), "ok": r.ok,
+                     "summary": json.loads(r.summary) if r.summary else None}
+                    for r in runs
+                ],
+            )
+
+    def records(self, mapping: str | None = None) -> Sequence[Record]:
+        with self.session() as session:
+            query = select(Record).order_by(Record.id)
+            if mapping:
+                query = query.where(Record.mapping == mapping)
+            return session.scalars(query).all()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets `status` read while the daemon writes; a busy timeout instead of "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def open_state_store(url: str, *, migrate: bool = True) -> StateStore:
+    """Open (and by default migrate) the state store at ``url``; SQLite folders are created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    store = StateStore(engine)
+    if migrate:
+        store.upgrade()
+    return store
