@@ -8,4 +8,24 @@ looking at HTTP details.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from connector.trackdechets.classify import Action, classify, transport_error_label
+from connector.trackdechets.errors import (
+    ClientBug,
+    InDoubt,
+    NotSent,
+    Rejected,
+    TrackdechetsError,
+    Unauthenticated,
+)
+
+__all__ = [
+    "Action",
+    "ClientBug",
+    "InDoubt",
+    "NotSent",
+    "Rejected",
+    "TrackdechetsError",
+    "Unauthenticated",
+    "classify",
+    "transport_error_label",
+]
