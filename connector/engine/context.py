@@ -1,0 +1,89 @@
+"""What the steps share: the state store, the bound mappings, the client and the run options."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from connector.domain.kinds import BsdKind
+from connector.sources.base import Source, SourceRecord
+from connector.state.store import StateStore
+
+__all__ = ["Binding", "MappingLike", "Pipeline", "PipelineOptions", "mapping_version"]
+
+
+class MappingLike(Protocol):
+    """What the engine needs from a compiled mapping."""
+
+    name: str
+    path: Path
+    kind: BsdKind
+    seal: bool
+
+    def apply(self, record: SourceRecord) -> dict[str, Any]: ...
+
+
+def mapping_version(path: Path) -> str:
+    """Hash of the mapping file: a rejected record is re-evaluated when its mapping changes."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "unknown"
+
+
+@dataclass
+class Binding:
+    """A compiled mapping bound to its open source."""
+
+    mapping: MappingLike
+    source: Source
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.version:
+            self.version = mapping_version(self.mapping.path)
+
+
+@dataclass
+class PipelineOptions:
+    max_creations_per_run: int = 1000
+    dry_run: bool = False
+    track_overlap_seconds: float = 300.0
+    reconcile_grace_seconds: float = 35.0
+    """An in-doubt create is looked up only once the request that carried it cannot still run."""
+    push_chunk: int = 5
+    """Operations per HTTP request (the server's transport-batching cap)."""
+    due_page: int = 50
+    initial_backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 300.0
+    auth_pause_seconds: float = 60.0
+
+
+@dataclass
+class Pipeline:
+    store: StateStore
+    bindings: Sequence[Binding]
+    client: Any = None
+    """A ``TrackdechetsClient``; None for commands that never talk to Trackdéchets."""
+    options: PipelineOptions = field(default_factory=PipelineOptions)
+    log: Any = field(default_factory=lambda: structlog.get_logger("connector"))
+    paused_until: datetime | None = None
+    my_sirets: list[str] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def binding(self, name: str) -> Binding | None:
+        for b in self.bindings:
+            if b.mapping.name == name:
+                return b
+        return None
+
+    @property
+    def mappings(self) -> Mapping[str, MappingLike]:
+        return {b.mapping.name: b.mapping for b in self.bindings}

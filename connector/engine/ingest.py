@@ -1,0 +1,202 @@
+"""Ingest: source records → mapped payloads → state store rows ("this record wants this").
+
+Ingest never talks to Trackdéchets. It decides, per record, what the next mutation is (create,
+update) or why none may be sent (rejected, conflict after signature), and commits each batch with
+the source's checkpoint in one transaction before the source is told to acknowledge it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.engine.context import Binding, Pipeline
+from connector.errors import RecordError
+from connector.mapping.hashing import payload_hash
+from connector.sources.base import RowProblem, SourceBatch, SourceRecord
+from connector.state.models import Record, RecordState
+from connector.state.store import StateStore, utcnow
+
+__all__ = ["IngestEntry", "ingest", "ingest_binding"]
+
+
+@dataclass(frozen=True)
+class IngestEntry:
+    key: str
+    unit: str | None
+    origin: str
+    payload: dict[str, Any] | None
+    hash: str
+    error: str | None = None
+    fields: tuple[str, ...] = ()
+
+
+def _emitter_siret(payload: dict[str, Any] | None) -> str | None:
+    try:
+        value = payload["emitter"]["company"]["siret"] if payload else None
+    except (KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _error_hash(values: Any, version: str) -> str:
+    """Identity of a failed mapping: the same raw data under the same mapping fails the same way."""
+    text = json.dumps(values, sort_keys=True, default=str)
+    return "error:" + hashlib.sha256(f"{version}\n{text}".encode()).hexdigest()[:40]
+
+
+def map_record(binding: Binding, record: SourceRecord) -> IngestEntry:
+    try:
+        payload = binding.mapping.apply(record)
+    except RecordError as exc:
+        fields = tuple(getattr(exc, "fields", ()) or ((exc.field,) if exc.field else ()))
+        return IngestEntry(record.key, record.unit, record.origin, None,
+                           _error_hash(dict(record.values), binding.version), str(exc), fields)
+    _stamp_reference(binding, record, payload)
+    return IngestEntry(record.key, record.unit, record.origin, payload, payload_hash(payload))
+
+
+def _stamp_reference(binding: Binding, record: SourceRecord, payload: dict[str, Any]) -> None:
+    """Kinds without a client id carry the record key in ``emitter.customInfo`` unless mapped.
+
+    That free-text field is the platform's own place for the emitter's reference; with it, an
+    in-doubt create can be matched to exactly one BSD of the emitter (see engine.reconcile).
+    """
+    if binding.mapping.kind.has_custom_id:
+        return
+    emitter = payload.setdefault("emitter", {})
+    if isinstance(emitter, dict) and not emitter.get("customInfo"):
+        emitter["customInfo"] = record.key
+
+
+def problem_entry(binding: Binding, problem: RowProblem) -> IngestEntry:
+    where = problem.origin + (f", column {problem.column!r}" if problem.column else "")
+    key = problem.key or f"!{problem.origin}"
+    return IngestEntry(key, problem.unit, problem.origin, None,
+                       _error_hash({"reason": problem.reason, "raw": problem.raw}, binding.version),
+                       f"{where}: {problem.reason}", (problem.column,) if problem.column else ())
+
+
+def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], counts: Counter[str]) -> None:
+    mapping = binding.mapping
+    kind = mapping.kind
+    latest: dict[str, IngestEntry] = {}
+    for entry in entries:  # a key seen twice in one batch: the later row is the correction
+        latest[entry.key] = entry
+    keys = list(latest)
+    existing: dict[str, Record] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for row in session.scalars(
+            select(Record).where(Record.mapping == mapping.name, Record.record_key.in_(chunk))
+        ):
+            existing[row.record_key] = row
+    now = utcnow()
+    for key, entry in latest.items():
+        row = existing.get(key)
+        payload_text = json.dumps(entry.payload, sort_keys=True, ensure_ascii=False) if entry.payload else None
+        if row is None:
+            session.add(Record(
+                mapping=mapping.name, record_key=key, kind=kind.name.value, unit=entry.unit,
+                origin=entry.origin, emitter_siret=_emitter_siret(entry.payload), payload=payload_text,
+                payload_hash=entry.hash,
+                state=RecordState.REJECTED if entry.error else RecordState.PENDING,
+                next_op=None if entry.error else "create",
+                last_error=entry.error, error_fields=json.dumps(entry.fields) if entry.fields else None,
+                attempts=0, writeback_due=True, created_at=now, updated_at=now,
+            ))
+            counts["rejected" if entry.error else "new"] += 1
+            continue
+        if row.payload_hash == entry.hash:
+            counts["unchanged"] += 1
+            continue
+        row.payload_hash = entry.hash
+        row.unit = entry.unit
+        row.origin = entry.origin
+        row.updated_at = now
+        row.writeback_due = True
+        row.attempts = 0
+        row.next_attempt_at = None
+        if entry.error:
+            row.state = RecordState.REJECTED
+            row.next_op = None
+            row.last_error = entry.error
+            row.error_fields = json.dumps(entry.fields) if entry.fields else None
+            counts["rejected"] += 1
+            continue
+        row.payload = payload_text
+        row.emitter_siret = _emitter_siret(entry.payload) or row.emitter_siret
+        row.last_error = None
+        row.error_fields = None
+        if row.intent_op is not None:
+            # A mutation is in flight or in doubt: push resolves it first, then sees the new hash.
+            counts["changed"] += 1
+            continue
+        if row.bsd_id is None:
+            row.state, row.next_op = RecordState.PENDING, "create"
+        elif row.remote_status and kind.is_signed(row.remote_status, bool(row.remote_is_draft)):
+            row.state, row.next_op = RecordState.CONFLICT, None
+            row.last_error = (
+                f"record changed after the BSD {row.readable_id or row.bsd_id} was signed "
+                f"(status {row.remote_status}): nothing was sent; correct it on Trackdéchets "
+                "with a revision request"
+            )
+            counts["conflict"] += 1
+            continue
+        else:
+            row.state, row.next_op = RecordState.PENDING, "update"
+        counts["changed"] += 1
+
+
+def store_batch(store: StateStore, binding: Binding, batch: SourceBatch) -> Counter[str]:
+    entries = [map_record(binding, r) for r in batch.records]
+    entries += [problem_entry(binding, p) for p in batch.problems]
+    counts: Counter[str] = Counter()
+    with store.session() as session:
+        _apply(session, binding, entries, counts)
+        if batch.checkpoint is not None:
+            store.put_checkpoint(session, binding.mapping.name, batch.checkpoint)
+    counts["read"] += len(batch.records) + len(batch.problems)
+    return counts
+
+
+def ingest_binding(pipeline: Pipeline, binding: Binding, stop: threading.Event) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    name = binding.mapping.name
+    checkpoint = pipeline.store.get_checkpoint(name)
+    for batch in binding.source.read(checkpoint):
+        batch_counts = store_batch(pipeline.store, binding, batch)
+        binding.source.acknowledge(batch)
+        counts.update(batch_counts)
+        for entry_key, n in batch_counts.items():
+            if entry_key == "rejected" and n:
+                pipeline.log.warning("records_rejected_at_ingest", mapping=name, count=n)
+        if stop.is_set():
+            break
+    return counts
+
+
+def ingest(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
+    """One ingest pass over every mapping; a failing source does not stop the others."""
+    total: Counter[str] = Counter()
+    for binding in pipeline.bindings:
+        if stop.is_set():
+            break
+        try:
+            counts = ingest_binding(pipeline, binding, stop)
+        except Exception as exc:  # a source outage must not stop the other mappings
+            pipeline.log.error("ingest_failed", mapping=binding.mapping.name, error=str(exc))
+            total["source_errors"] += 1
+            continue
+        if counts:
+            pipeline.log.info("ingested", mapping=binding.mapping.name, **dict(counts))
+        total.update(counts)
+    return dict(total)

@@ -1,0 +1,240 @@
+"""Push: due records → mutations, exactly once.
+
+For each chunk of at most five operations: the intents are committed, the chunk travels as one
+JSON-array request, then each outcome is recorded against its own record. Whatever happens in
+between (crash, SIGKILL, timeout, dropped connection) leaves committed intents, which the next
+pass reconciles (engine.reconcile) before anything is sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from connector.domain.kinds import get_kind
+from connector.engine.context import Pipeline
+from connector.engine.operations import Op, create_op, seal_op, snapshot, update_op
+from connector.engine.reconcile import reconcile
+from connector.state.models import Record, RecordState
+from connector.state.store import utcnow
+from connector.trackdechets.client import Operation
+from connector.trackdechets.errors import InDoubt, NotSent, Rejected, Unauthenticated
+
+__all__ = ["push"]
+
+
+def _backoff(pipeline: Pipeline, attempts: int) -> timedelta:
+    options = pipeline.options
+    base = min(options.max_backoff_seconds, options.initial_backoff_seconds * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=base * (0.5 + random.random() / 2))
+
+
+def _due(pipeline: Pipeline, limit: int, exclude: set[int]) -> list[Record]:
+    now = utcnow()
+    names = [b.mapping.name for b in pipeline.bindings]
+    with pipeline.store.session() as session:
+        query = (
+            select(Record)
+            .where(Record.state.in_([RecordState.PENDING, RecordState.IN_FLIGHT]))
+            .where(or_(Record.next_attempt_at.is_(None), Record.next_attempt_at <= now))
+            .where(Record.mapping.in_(names))
+            .order_by(Record.id)
+            .limit(limit + len(exclude))
+        )
+        return [r for r in session.scalars(query) if r.id not in exclude][:limit]
+
+
+def _op_for(pipeline: Pipeline, record: Record) -> Op:
+    kind = get_kind(record.kind)
+    payload = json.loads(record.payload or "{}")
+    if record.next_op == "create":
+        return create_op(kind, payload)
+    if record.next_op == "seal":
+        assert record.bsd_id
+        return seal_op(kind, record.bsd_id)
+    assert record.bsd_id
+    return update_op(kind, record.bsd_id, payload)
+
+
+def _after_success(pipeline: Pipeline, row: Record, op: str, data: dict[str, Any]) -> str:
+    kind = get_kind(row.kind)
+    snap = snapshot(kind, data)
+    row.bsd_id, row.readable_id = snap.id, snap.readable_id
+    row.remote_status, row.remote_is_draft, row.remote_updated_at = snap.status, snap.is_draft, snap.updated_at
+    binding = pipeline.binding(row.mapping)
+    wants_seal = bool(binding and binding.mapping.seal)
+    if row.intent_hash and row.intent_hash != row.payload_hash:
+        # The record changed while this mutation was in flight: send the newer data next.
+        row.state, row.next_op = RecordState.PENDING, "update"
+    elif snap.is_draft and wants_seal:
+        row.state, row.next_op = RecordState.PENDING, "seal"
+    else:
+        row.state, row.next_op = RecordState.SYNCED, None
+    if snap.status in kind.terminal_statuses:
+        row.state, row.next_op = RecordState.DONE, None
+    row.last_error = None
+    row.error_fields = None
+    row.attempts = 0
+    row.next_attempt_at = None
+    return {"create": "created", "seal": "sealed", "update": "updated"}.get(op, op)
+
+
+def _clear_intent(row: Record) -> None:
+    row.intent_op = None
+    row.intent_at = None
+    row.intent_hash = None
+
+
+def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Counter[str]) -> None:
+    verdicts = reconcile(pipeline, records)
+    by_id = {v.record_id: v for v in verdicts}
+    with pipeline.store.session() as session:
+        for record in records:
+            verdict = by_id.get(record.id)
+            row = session.get(Record, record.id)
+            if verdict is None or row is None:
+                continue
+            op = row.intent_op or "create"
+            log = pipeline.log.bind(mapping=row.mapping, record_key=row.record_key, op=op)
+            if verdict.applied and verdict.found is not None:
+                event = _after_success(pipeline, row, op, verdict.found.node)
+                counts[f"{event}_adopted"] += 1
+                log.info("in_doubt_adopted", bsd_id=row.bsd_id, readable_id=row.readable_id,
+                         status=row.remote_status, note=verdict.note)
+            else:
+                row.state = RecordState.PENDING
+                row.next_op = op
+                counts["in_doubt_resent"] += 1
+                log.info("in_doubt_not_applied", bsd_id=row.bsd_id)
+            _clear_intent(row)
+            row.writeback_due = True
+            row.updated_at = utcnow()
+
+
+def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -> bool:
+    """Intent, request, outcome for up to five records. False when pushing must pause."""
+    now = utcnow()
+    ops = [_op_for(pipeline, r) for r in chunk]
+    with pipeline.store.session() as session:
+        for record in chunk:
+            row = session.get(Record, record.id)
+            assert row is not None
+            row.intent_op, row.intent_at, row.intent_hash = record.next_op, now, row.payload_hash
+            row.state = RecordState.IN_FLIGHT
+            row.attempts += 1
+            record.attempts = row.attempts
+    operations = [Operation(op.query, op.variables, op.operation_name, tag=r.id) for op, r in zip(ops, chunk, strict=True)]
+    outcomes = pipeline.client.execute_mutations(operations)
+    keep_going = True
+    with pipeline.store.session() as session:
+        for record, op, outcome in zip(chunk, ops, outcomes, strict=True):
+            row = session.get(Record, record.id)
+            assert row is not None
+            intent = row.intent_op or "create"
+            log = pipeline.log.bind(mapping=row.mapping, record_key=row.record_key, op=intent,
+                                    attempt=row.attempts)
+            error = getattr(outcome, "error", None)
+            row.updated_at = utcnow()
+            if error is None:
+                data = outcome.data[op.root] if op.root in (outcome.data or {}) else outcome.data
+                event = _after_success(pipeline, row, intent, data)
+                _clear_intent(row)
+                row.writeback_due = True
+                counts[event] += 1
+                log.info(f"bsd_{event}", bsd_id=row.bsd_id, readable_id=row.readable_id,
+                         status=row.remote_status)
+            elif isinstance(error, InDoubt):
+                row.next_attempt_at = utcnow() + timedelta(seconds=pipeline.options.reconcile_grace_seconds)
+                counts["in_doubt"] += 1
+                log.warning("mutation_in_doubt", bsd_id=row.bsd_id, error=str(error))
+            elif isinstance(error, Unauthenticated):
+                _clear_intent(row)
+                row.state = RecordState.PENDING
+                keep_going = False
+                counts["unauthenticated"] += 1
+            elif isinstance(error, NotSent):
+                _clear_intent(row)
+                row.state = RecordState.PENDING
+                row.next_attempt_at = utcnow() + _backoff(pipeline, row.attempts)
+                counts["retry_later"] += 1
+                log.info("mutation_not_sent", error=str(error))
+            else:
+                _clear_intent(row)
+                row.state, row.next_op = RecordState.REJECTED, intent
+                row.last_error = f"{intent} refused by Trackdéchets: {error}"
+                fields = getattr(error, "fields", None)
+                row.error_fields = json.dumps(list(fields)) if fields else None
+                row.writeback_due = True
+                counts["rejected"] += 1
+                log.warning("record_rejected", bsd_id=row.bsd_id, error=str(error),
+                            permanent=isinstance(error, Rejected))
+    if not keep_going:
+        pipeline.paused_until = utcnow() + timedelta(seconds=pipeline.options.auth_pause_seconds)
+        pipeline.log.error("push_paused_unauthenticated",
+                           hint="the token is missing, revoked or wrong: fix it, pushing resumes by itself",
+                           pause_seconds=pipeline.options.auth_pause_seconds)
+    return keep_going
+
+
+def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
+    """One push pass: reconcile what is in doubt, then send what is due, five per request."""
+    counts: Counter[str] = Counter()
+    if pipeline.paused_until and utcnow() < pipeline.paused_until:
+        counts["paused"] += 1
+        return dict(counts)
+    options = pipeline.options
+    creations = 0
+    skipped: set[int] = set()
+    while not stop.is_set():
+        due = _due(pipeline, options.due_page, skipped)
+        if not due:
+            break
+        doubtful = [r for r in due if r.intent_op is not None]
+        fresh = [r for r in due if r.intent_op is None and r.next_op]
+        grace = timedelta(seconds=options.reconcile_grace_seconds)
+        ready = [r for r in doubtful if r.intent_at is None or utcnow() - r.intent_at >= grace]
+        for r in doubtful:
+            if r not in ready:
+                skipped.add(r.id)
+        if ready and not options.dry_run:
+            _apply_verdicts(pipeline, ready, counts)
+            continue  # re-read: reconciled rows may now be due for their next step
+        if options.dry_run:
+            for r in fresh:
+                pipeline.log.info("dry_run_would_send", mapping=r.mapping, record_key=r.record_key,
+                                  op=r.next_op, bsd_id=r.bsd_id)
+                counts[f"would_{r.next_op}"] += 1
+                skipped.add(r.id)
+            continue
+        if not fresh:
+            break
+        room = options.max_creations_per_run - creations
+        sendable = [r for r in fresh if r.next_op != "create" or room > 0]
+        chosen: list[Record] = []
+        for r in sendable:
+            if r.next_op == "create":
+                if room <= 0:
+                    continue
+                room -= 1
+            chosen.append(r)
+        if not chosen:
+            pipeline.log.warning("max_creations_per_run_reached", limit=options.max_creations_per_run,
+                                 hint="the rest is sent on the next run; raise safety.max_creations_per_run "
+                                 "for a backfill")
+            counts["creation_limit_reached"] += 1
+            break
+        for start in range(0, len(chosen), options.push_chunk):
+            if stop.is_set():
+                break
+            chunk = chosen[start:start + options.push_chunk]
+            creations += sum(1 for r in chunk if r.next_op == "create")
+            if not _send_chunk(pipeline, chunk, counts):
+                return dict(counts)
+    return dict(counts)

@@ -1,0 +1,159 @@
+"""In-doubt reconciliation: find out what the server did before anything is sent again.
+
+A create whose outcome is unknown (crash, timeout, dropped connection) is looked up: BSDD by
+``forms(siret, customId)``, BSVHU by ``bsvhus(where: {customId})``, the other kinds by listing the
+emitter's BSDs created since the intent and matching a fingerprint of the payload that was sent.
+Found → adopted; not found → sent again. A seal is reconciled by reading the BSD's status; an
+update is simply sent again (it is idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from connector.domain.kinds import get_kind
+from connector.engine.context import Pipeline
+from connector.engine.operations import (
+    BsdSnapshot,
+    Read,
+    fingerprint_of_node,
+    fingerprint_of_payload,
+    list_created_since_op,
+    lookup_custom_id_op,
+    merge_reads,
+    nodes_of,
+    read_ids_op,
+    snapshot,
+)
+from connector.state.models import Record
+
+__all__ = ["Verdict", "reconcile"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    record_id: int
+    found: BsdSnapshot | None
+    """The BSD the in-doubt mutation produced (create) or its current state (seal)."""
+    applied: bool
+    """Whether the in-doubt mutation took effect on the server."""
+    note: str | None = None
+
+
+def _iso(value: Any) -> str:
+    return str(value.isoformat().replace("+00:00", "Z"))
+
+
+def _run_reads(pipeline: Pipeline, reads: Sequence[Read]) -> list[Any]:
+    results: list[Any] = []
+    for start in range(0, len(reads), 5):
+        chunk = list(reads[start:start + 5])
+        query, variables, aliases = merge_reads(chunk)
+        data = pipeline.client.query(query, variables, operation_name="Reads")
+        results.extend(data.get(alias) for alias in aliases)
+    return results
+
+
+def _adopted_ids(pipeline: Pipeline, ids: set[str]) -> set[str]:
+    if not ids:
+        return set()
+    with pipeline.store.session() as session:
+        return set(session.scalars(select(Record.bsd_id).where(Record.bsd_id.in_(list(ids)))))
+
+
+def _lookup_siret(pipeline: Pipeline, record: Record, payload: dict[str, Any]) -> str | None:
+    """A SIRET of the token's companies that appears on the BSD (``forms`` needs one)."""
+    mine = set(pipeline.my_sirets or [])
+    candidates = [record.emitter_siret]
+    for role in ("recipient", "destination", "transporter", "trader", "broker"):
+        company = (payload.get(role) or {}).get("company") if isinstance(payload.get(role), dict) else None
+        if isinstance(company, dict):
+            candidates.append(company.get("siret"))
+    for siret in candidates:
+        if siret and (not mine or siret in mine):
+            return siret
+    return record.emitter_siret
+
+
+def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
+    """Look up every in-doubt record of ``records``; reads are merged five to a document."""
+    verdicts: list[Verdict] = []
+    creates_by_id: list[tuple[Record, Read]] = []
+    listings: list[Record] = []
+    seals: list[tuple[Record, Read]] = []
+    for record in records:
+        kind = get_kind(record.kind)
+        payload = json.loads(record.payload) if record.payload else {}
+        if record.intent_op == "create":
+            if kind.has_custom_id:
+                siret = _lookup_siret(pipeline, record, payload) or ""
+                creates_by_id.append((record, lookup_custom_id_op(kind, siret, record.record_key)))
+            else:
+                listings.append(record)
+        elif record.intent_op == "seal" and record.bsd_id:
+            seals.append((record, read_ids_op(kind, record.bsd_id)))
+        else:  # update: resending is harmless
+            verdicts.append(Verdict(record.id, None, applied=False))
+
+    if creates_by_id:
+        results = _run_reads(pipeline, [read for _, read in creates_by_id])
+        found_ids = {n["id"] for (rec, read), res in zip(creates_by_id, results, strict=True)
+                     for n in nodes_of(res, read.connection)}
+        taken = _adopted_ids(pipeline, found_ids)
+        for (record, read), result in zip(creates_by_id, results, strict=True):
+            kind = get_kind(record.kind)
+            nodes = [n for n in nodes_of(result, read.connection)
+                     if n.get("customId") == record.record_key and n["id"] not in taken]
+            note = f"{len(nodes)} BSDs carry customId {record.record_key!r}" if len(nodes) > 1 else None
+            # The oldest one is the one this record created first; later ones are duplicates
+            # made by someone else and are reported, never deleted.
+            nodes.sort(key=lambda n: n.get("createdAt") or "")
+            verdicts.append(Verdict(record.id, snapshot(kind, nodes[0]) if nodes else None,
+                                    applied=bool(nodes), note=note))
+            if nodes:
+                taken.add(nodes[0]["id"])
+
+    for record in listings:
+        verdicts.append(_reconcile_by_fingerprint(pipeline, record))
+
+    if seals:
+        results = _run_reads(pipeline, [read for _, read in seals])
+        for (record, _read), result in zip(seals, results, strict=True):
+            kind = get_kind(record.kind)
+            snap = snapshot(kind, result) if result else None
+            applied = snap is not None and not snap.is_draft
+            verdicts.append(Verdict(record.id, snap, applied=applied))
+    return verdicts
+
+
+def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record) -> Verdict:
+    kind = get_kind(record.kind)
+    payload = json.loads(record.payload) if record.payload else {}
+    wanted = fingerprint_of_payload(payload)
+    assert record.intent_at is not None
+    since = _iso(record.intent_at - timedelta(minutes=2))
+    siret = record.emitter_siret or ""
+    after: str | None = None
+    matches: list[dict[str, Any]] = []
+    for _page in range(50):
+        read = list_created_since_op(kind, siret, since, after)
+        (result,) = _run_reads(pipeline, [read])
+        for node in nodes_of(result, True):
+            if fingerprint_of_node(node) == wanted:
+                matches.append(node)
+        info = (result or {}).get("pageInfo") or {}
+        if not info.get("hasNextPage"):
+            break
+        after = info.get("endCursor")
+    taken = _adopted_ids(pipeline, {n["id"] for n in matches})
+    free = sorted((n for n in matches if n["id"] not in taken), key=lambda n: n.get("createdAt") or "")
+    if not free:
+        return Verdict(record.id, None, applied=False)
+    note = f"{len(free)} BSDs match the fingerprint" if len(free) > 1 else None
+    return Verdict(record.id, snapshot(kind, free[0]), applied=True, note=note)

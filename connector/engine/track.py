@@ -1,0 +1,126 @@
+"""Track: follow what happens to the BSDs after they are sent, with ``updatedAfter`` pages.
+
+Never one query per BSD: one walk per kind (and per company for BSDD, whose list takes a SIRET)
+over everything updated since the last walk started, minus an overlap, because lists are ordered
+by creation and a BSD updated during the walk could otherwise be missed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from connector.domain.kinds import KindName, get_kind
+from connector.engine.context import Pipeline
+from connector.engine.operations import merge_reads, nodes_of, snapshot, track_page_op
+from connector.state.models import Record, RecordState
+from connector.state.store import utcnow
+
+__all__ = ["my_sirets", "track"]
+
+
+def my_sirets(pipeline: Pipeline) -> list[str]:
+    """SIRETs of the token's companies (asked once per process; empty when unknown)."""
+    if pipeline.my_sirets is None:
+        data = pipeline.client.query(
+            "query MyCompanies { myCompanies(first: 50) { edges { node { siret } } } }",
+            operation_name="MyCompanies",
+        )
+        edges = ((data or {}).get("myCompanies") or {}).get("edges") or []
+        pipeline.my_sirets = [e["node"]["siret"] for e in edges if e.get("node", {}).get("siret")]
+    return pipeline.my_sirets
+
+
+def _targets(pipeline: Pipeline) -> dict[str, set[str]]:
+    """Kinds with BSDs still moving, and the SIRETs they were emitted for."""
+    names = [b.mapping.name for b in pipeline.bindings]
+    with pipeline.store.session() as session:
+        rows = session.execute(
+            select(Record.kind, Record.emitter_siret)
+            .where(Record.bsd_id.is_not(None), Record.state != RecordState.DONE, Record.mapping.in_(names))
+            .distinct()
+        ).all()
+    out: dict[str, set[str]] = {}
+    for kind, siret in rows:
+        out.setdefault(kind, set()).add(siret or "")
+    return out
+
+
+def _apply_nodes(pipeline: Pipeline, kind_name: str, nodes: list[dict[str, Any]], counts: Counter[str]) -> None:
+    if not nodes:
+        return
+    kind = get_kind(kind_name)
+    by_id = {n["id"]: n for n in nodes}
+    with pipeline.store.session() as session:
+        for row in session.scalars(select(Record).where(Record.bsd_id.in_(list(by_id)))):
+            snap = snapshot(kind, by_id[row.bsd_id or ""])
+            if row.remote_status == snap.status and row.remote_updated_at == snap.updated_at:
+                continue
+            previous = row.remote_status
+            row.remote_status, row.remote_is_draft = snap.status, snap.is_draft
+            row.remote_updated_at = snap.updated_at
+            row.readable_id = row.readable_id or snap.readable_id
+            if snap.status in kind.terminal_statuses and row.state in (RecordState.SYNCED, RecordState.DONE):
+                row.state = RecordState.DONE
+            row.writeback_due = True
+            row.updated_at = utcnow()
+            counts["status_changes"] += int(previous != snap.status)
+            if previous != snap.status:
+                pipeline.log.info("bsd_status_changed", mapping=row.mapping, record_key=row.record_key,
+                                  bsd_id=row.bsd_id, readable_id=row.readable_id,
+                                  previous=previous, status=snap.status)
+
+
+def _walk(pipeline: Pipeline, kind_name: str, siret: str, since: str, stop: threading.Event,
+          counts: Counter[str]) -> bool:
+    kind = get_kind(kind_name)
+    after: str | None = None
+    for _ in range(10_000):
+        if stop.is_set():
+            return False
+        read = track_page_op(kind, siret, since, after)
+        query, variables, aliases = merge_reads([read])
+        data = pipeline.client.query(query, variables, operation_name="Reads")
+        result = data.get(aliases[0])
+        nodes = nodes_of(result, read.connection)
+        counts["pages"] += 1
+        counts["seen"] += len(nodes)
+        _apply_nodes(pipeline, kind_name, nodes, counts)
+        if read.connection:
+            info = (result or {}).get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return True
+            after = info.get("endCursor")
+        else:
+            if len(nodes) < 100:
+                return True
+            after = nodes[-1]["id"]
+    return True
+
+
+def track(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    targets = _targets(pipeline)
+    if not targets:
+        return dict(counts)
+    overlap = timedelta(seconds=pipeline.options.track_overlap_seconds)
+    for kind_name, emitter_sirets in sorted(targets.items()):
+        if kind_name == KindName.BSDD.value:
+            mine = my_sirets(pipeline)
+            sirets = sorted(s for s in emitter_sirets if s and (not mine or s in mine)) or mine[:1]
+        else:
+            sirets = [""]  # the other lists cover every company of the token at once
+        for siret in sirets:
+            started = utcnow()
+            with pipeline.store.session() as session:
+                cursor = pipeline.store.get_cursor(session, kind_name, siret)
+            since_dt = (cursor or started - timedelta(days=30)) - overlap
+            since = since_dt.isoformat().replace("+00:00", "Z")
+            if _walk(pipeline, kind_name, siret, since, stop, counts):
+                with pipeline.store.session() as session:
+                    pipeline.store.put_cursor(session, kind_name, siret, started)
+    return dict(counts)
