@@ -1,0 +1,186 @@
+"""Local domain checks on a mapped payload, before it costs a request.
+
+The server would refuse these anyway, but one request per mistake is slow and burns the rate
+limit; here every problem of the record is found at once, worded for the person fixing the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from connector.domain.identifiers import siret_problem
+from connector.domain.kinds import BsdKind, KindName
+from connector.domain.wastes import WASTE_CODE_RE, is_dangerous_code
+
+__all__ = ["KIND_WASTE_CODES", "check_payload"]
+
+KIND_WASTE_CODES: dict[KindName, frozenset[str]] = {
+    KindName.BSVHU: frozenset({"16 01 06", "16 01 04*"}),
+    KindName.BSPAOH: frozenset({"18 01 02"}),
+    KindName.BSDASRI: frozenset({"18 01 03*", "18 02 02*"}),
+    KindName.BSFF: frozenset({"14 06 01*", "14 06 02*", "14 06 03*", "16 05 04*", "13 03 10*"}),
+}
+"""The short per-kind lists (the platform's enums); BSDD and BSDA accept longer ones, checked by
+the server (pass ``waste_codes`` to check them locally)."""
+
+_WASTE_CODE_PATH = {
+    KindName.BSDD: "wasteDetails.code", KindName.BSDA: "waste.code", KindName.BSDASRI: "waste.code",
+    KindName.BSFF: "waste.code", KindName.BSVHU: "wasteCode", KindName.BSPAOH: "waste.code",
+}
+_WEIGHT_PATHS = {
+    KindName.BSDD: ("wasteDetails.quantity",),
+    KindName.BSDA: ("weight.value",),
+    KindName.BSVHU: ("weight.value",),
+    KindName.BSFF: ("weight.value",),
+    KindName.BSDASRI: ("emitter.emission.weight.value",),
+    KindName.BSPAOH: ("emitter.emission.detail.weight.value",),
+}
+_ROAD_LIMIT_T = 40
+_ABSOLUTE_LIMIT_T = 50_000
+
+_BSDD_SEAL_REQUIRED = (
+    "emitter.type", "emitter.company.name", "emitter.company.address",
+    "recipient.company.siret", "recipient.company.name", "recipient.company.address",
+    "recipient.company.contact", "recipient.company.phone", "recipient.company.mail",
+    "wasteDetails.code", "wasteDetails.name", "wasteDetails.quantity", "wasteDetails.quantityType",
+    "wasteDetails.isSubjectToADR",
+)
+_BSDD_EMITTER_CONTACT = ("emitter.company.siret", "emitter.company.contact",
+                         "emitter.company.phone", "emitter.company.mail")
+
+
+def _get(payload: Mapping[str, Any], path: str) -> Any:
+    current: Any = payload
+    for part in path.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
+
+
+def _sirets(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            sub = f"{path}.{key}" if path else key
+            if key == "siret" and inner is not None:
+                yield sub, inner
+            else:
+                yield from _sirets(inner, sub)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _sirets(item, f"{path}[{index}]")
+
+
+def check_payload(kind: BsdKind, payload: Mapping[str, Any], *, seal: bool,
+                  waste_codes: frozenset[str] | None = None) -> list[str]:
+    """Every problem of this payload as ``field "path": reason``; empty when it looks sendable."""
+    problems: list[str] = []
+    for path, siret in _sirets(payload):
+        reason = siret_problem(str(siret))
+        if reason:
+            problems.append(f'field "{path}": "{siret}" is not a valid SIRET: {reason}')
+    problems += _check_waste_code(kind, payload, waste_codes)
+    problems += _check_weights(kind, payload)
+    if seal and kind.name is KindName.BSDD:
+        problems += _check_bsdd_sealable(payload)
+    return problems
+
+
+def _check_waste_code(kind: BsdKind, payload: Mapping[str, Any],
+                      waste_codes: frozenset[str] | None) -> list[str]:
+    path = _WASTE_CODE_PATH[kind.name]
+    code = _get(payload, path)
+    if code is None:
+        return []
+    if not WASTE_CODE_RE.match(str(code)):
+        return [f'field "{path}": "{code}" is not a waste code written "NN NN NN" or "NN NN NN*" '
+                f"(add the waste_code transform)"]
+    allowed = waste_codes if waste_codes is not None else KIND_WASTE_CODES.get(kind.name)
+    if allowed is not None and code not in allowed:
+        listed = ", ".join(sorted(allowed)) if len(allowed) <= 10 else f"{len(allowed)} codes"
+        return [f'field "{path}": "{code}" is not accepted on a {kind.name} (accepted: {listed})']
+    return []
+
+
+def _check_weights(kind: BsdKind, payload: Mapping[str, Any]) -> list[str]:
+    factor = 1000 if kind.weight_unit == "kg" else 1
+    by_road = _uses_road(payload)
+    limit = (_ROAD_LIMIT_T if by_road else _ABSOLUTE_LIMIT_T) * factor
+    problems = []
+    for path in _WEIGHT_PATHS[kind.name]:
+        value = _get(payload, path)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        if value <= 0:
+            problems.append(f'field "{path}": {value:g} {kind.weight_unit} must be greater than 0')
+        elif value > limit:
+            how = "by road" if by_road else "in all"
+            problems.append(f'field "{path}": {value:g} {kind.weight_unit} is over the limit of '
+                            f"{limit:g} {kind.weight_unit} {how} (is the unit right? kg_to_t / t_to_kg)")
+    return problems
+
+
+def _uses_road(payload: Mapping[str, Any]) -> bool:
+    """Road unless a transport mode says otherwise: the platform defaults the mode to ROAD."""
+    modes = [_get(payload, "transporter.mode"), _get(payload, "transporter.transport.mode")]
+    given = [m for m in modes if m is not None]
+    return not given or "ROAD" in given
+
+
+def _check_bsdd_sealable(payload: Mapping[str, Any]) -> list[str]:
+    problems = []
+    missing = [p for p in _BSDD_SEAL_REQUIRED if _blank(_get(payload, p))]
+    private = _get(payload, "emitter.isPrivateIndividual") or _get(payload, "emitter.isForeignShip")
+    if not private:
+        missing += [p for p in _BSDD_EMITTER_CONTACT if _blank(_get(payload, p))]
+    operation = _get(payload, "recipient.processingOperation")
+    if not _get(payload, "recipient.isTempStorage") and _blank(operation):
+        missing.append("recipient.processingOperation")
+    code = _get(payload, "wasteDetails.code")
+    dangerous = (isinstance(code, str) and is_dangerous_code(code)) or bool(
+        _get(payload, "wasteDetails.isDangerous")
+    )
+    if dangerous and _get(payload, "emitter.type") != "APPENDIX1" and _blank(_get(payload, "recipient.cap")):
+        missing.append("recipient.cap")
+    if not _get(payload, "wasteDetails.consistences"):
+        missing.append("wasteDetails.consistences")
+    problems += [f'field "{p}": is required to seal a BSDD (markAsSealed)' for p in missing]
+    for path in ("emitter.company.phone", "recipient.company.phone"):
+        phone = _get(payload, path)
+        if isinstance(phone, str) and len(phone) > 20:
+            problems.append(f'field "{path}": "{phone}" is longer than 20 characters')
+    adr, onu = _get(payload, "wasteDetails.isSubjectToADR"), _get(payload, "wasteDetails.onuCode")
+    if adr is True and _blank(onu):
+        problems.append('field "wasteDetails.onuCode": is required when isSubjectToADR is true')
+    if adr is False and not _blank(onu):
+        problems.append('field "wasteDetails.onuCode": must be empty when isSubjectToADR is false')
+    if not _get(payload, "isDirectSupply"):
+        problems += _check_packagings(_get(payload, "wasteDetails.packagingInfos"))
+    return problems
+
+
+def _check_packagings(infos: Any) -> list[str]:
+    path = "wasteDetails.packagingInfos"
+    if not infos:
+        return [f'field "{path}": at least one packaging is required to seal a BSDD']
+    problems = []
+    types = {info.get("type") for info in infos}
+    for index, info in enumerate(infos):
+        kind, quantity = info.get("type"), info.get("quantity")
+        where = f'field "{path}[{index}]'
+        if kind == "PIPELINE":
+            problems.append(f'{where}.type": PIPELINE is no longer accepted')
+        if not isinstance(quantity, int) or quantity < 1:
+            problems.append(f'{where}.quantity": needs a whole number of packagings, at least 1')
+        elif kind in ("CITERNE", "BENNE") and quantity > 2:
+            problems.append(f'{where}.quantity": at most 2 for {kind}')
+        if (kind == "AUTRE") != (not _blank(info.get("other"))):
+            problems.append(f'{where}.other": required if and only if type is AUTRE')
+    if types & {"CITERNE", "BENNE"} and len(types) > 1:
+        problems.append(f'field "{path}": CITERNE or BENNE cannot be mixed with other packagings')
+    return problems
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []

@@ -1,0 +1,180 @@
+"""Compiled field plans and their evaluation against one record: pure, no schema lookups.
+
+Evaluation never stops at the first bad field: it collects every problem of the record so that
+the IT team fixes a row once, not once per field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.mapping.schema_paths import LeafType, coerce_leaf
+from connector.mapping.transforms import Transform, apply_chain, is_empty
+
+__all__ = ["FieldProblem", "LeafPlan", "ListPlan", "ObjectPlan", "Template", "evaluate"]
+
+
+@dataclass(frozen=True)
+class Template:
+    """``"{a} {b}"`` parsed once into literal text and column references."""
+
+    text: str
+    parts: tuple[tuple[str, str | None], ...]
+    """(literal, column or None) pairs, as ``string.Formatter.parse`` gives them."""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(col for _, col in self.parts if col is not None)
+
+    def render(self, values: Mapping[str, Any]) -> str | None:
+        out: list[str] = []
+        filled = False
+        for literal, column in self.parts:
+            out.append(literal)
+            if column is not None:
+                value = values.get(column)
+                if not is_empty(value):
+                    filled = True
+                    out.append(str(value).strip())
+        text = "".join(out).strip()
+        return text if filled and text else None
+
+
+@dataclass(frozen=True)
+class LeafPlan:
+    path: tuple[str, ...]
+    """Where the value goes, relative to the object being built."""
+    label: str
+    """Full dotted path, for messages."""
+    leaf: LeafType
+    column: str | None = None
+    template: Template | None = None
+    const: Any = None
+    chain: tuple[Transform, ...] = ()
+    chain_defaults: tuple[Any, ...] = ()
+    default: Any = None
+    required: bool = False
+
+    @property
+    def from_record(self) -> bool:
+        return self.column is not None or self.template is not None
+
+    def describe_source(self) -> str:
+        if self.column is not None:
+            return f' (column "{self.column}")'
+        if self.template is not None:
+            return f" (template {self.template.text!r})"
+        return ""
+
+
+@dataclass(frozen=True)
+class ListPlan:
+    path: tuple[str, ...]
+    label: str
+    item: ObjectPlan
+    children: str | None = None
+    """Child rows name; None when the items come from the record's own columns."""
+    items: tuple[ObjectPlan, ...] = ()
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectPlan:
+    fields: tuple[LeafPlan | ListPlan, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    column: str | None
+    message: str
+    """Complete sentence minus the record origin: ``field "x" (column "y"): reason``."""
+
+
+def evaluate(plan: ObjectPlan, values: Mapping[str, Any],
+             children: Mapping[str, Sequence[Mapping[str, Any]]],
+             problems: list[FieldProblem], where: str = "") -> dict[str, Any] | None:
+    """Build the input object; problems are appended; None when every record value was empty."""
+    out: dict[str, Any] = {}
+    any_record_value = False
+    only_consts = True
+    for node in plan.fields:
+        if isinstance(node, ListPlan):
+            result = _evaluate_list(node, values, children, problems, where)
+            only_consts = only_consts and node.children is None and not node.items
+        else:
+            only_consts = only_consts and not node.from_record
+            result = _evaluate_leaf(node, values, problems, where)
+            if result is not None and node.from_record:
+                any_record_value = True
+        if result is not None:
+            if isinstance(node, ListPlan):
+                any_record_value = True
+            _set_in(out, node.path, result)
+    if not any_record_value and not only_consts:
+        return None
+    return out
+
+
+def _evaluate_leaf(node: LeafPlan, values: Mapping[str, Any], problems: list[FieldProblem],
+                   where: str) -> Any:
+    if node.column is not None:
+        raw = values.get(node.column)
+    elif node.template is not None:
+        raw = node.template.render(values)
+    else:
+        raw = node.const
+    try:
+        value = apply_chain(raw, node.chain, node.chain_defaults)
+        if is_empty(value) or value == []:
+            value = node.default
+        if is_empty(value) or value == []:
+            if node.required:
+                raise ValueError(_required_reason(node))
+            return None
+        return coerce_leaf(value, node.leaf)
+    except ValueError as exc:
+        problems.append(FieldProblem(
+            node.label, node.column, f'field "{node.label}"{where}{node.describe_source()}: {exc}'
+        ))
+        return None
+
+
+def _required_reason(node: LeafPlan) -> str:
+    if node.column is not None:
+        return "is required but the column is empty"
+    if node.template is not None:
+        return f"is required but every column of the template is empty ({', '.join(node.template.columns)})"
+    return "is required but has no value"
+
+
+def _evaluate_list(node: ListPlan, values: Mapping[str, Any],
+                   children: Mapping[str, Sequence[Mapping[str, Any]]],
+                   problems: list[FieldProblem], where: str) -> list[dict[str, Any]] | None:
+    built: list[dict[str, Any]] = []
+    if node.children is not None:
+        for index, row in enumerate(children.get(node.children, ())):
+            item = evaluate(node.item, row, {}, problems, f"{where} [{node.children} #{index + 1}]")
+            if item is not None:
+                built.append(item)
+    else:
+        for index, item_plan in enumerate(node.items):
+            item = evaluate(item_plan, values, children, problems, f"{where} [item {index + 1}]")
+            if item is not None:
+                built.append(item)
+    if not built:
+        if node.required:
+            source = f'child rows "{node.children}"' if node.children else "its items' columns"
+            problems.append(FieldProblem(
+                node.label, None, f'field "{node.label}"{where}: is required but {source} gave no item'
+            ))
+        return None
+    return built
+
+
+def _set_in(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1]] = value
