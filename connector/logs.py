@@ -1,0 +1,175 @@
+"""Structured logs: JSON lines for machines, a console renderer for people, secrets masked.
+
+Everything goes through the standard ``logging`` module so that lines from libraries
+(APScheduler, httpx, uvicorn, alembic) get the same shape and the same masking as ours. The mask
+runs last, after exceptions have been formatted to text, so a token quoted inside a traceback is
+masked too.
+
+Standard context keys (bind them with ``structlog.contextvars.bound_contextvars`` or pass them as
+keyword arguments; print them as they are):
+
+``event``
+    what happened, a snake_case verb phrase (``record_created``, ``step_failed``).
+``mapping``
+    mapping file name (without ``.toml``).
+``record_key``
+    the source record's stable key.
+``bsd_id`` / ``readable_id``
+    Trackdéchets id and human number (``BSD-20250101-XXXXXXXX``) once known.
+``attempt``
+    1-based attempt number of a request or a mutation.
+``step``
+    daemon step (``ingest``, ``push``, ``track``, ``writeback``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TextIO
+
+import structlog
+from pydantic import SecretStr
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = [
+    "CONTEXT_KEYS",
+    "MASK",
+    "SECRET_KEYS",
+    "configure_logging",
+    "mask_processor",
+    "mask_secrets",
+    "register_secret",
+]
+
+MASK = "***"
+SECRET_KEYS = frozenset({"token", "authorization", "password", "secret", "api_key", "cookie", "x-api-key"})
+"""Keys whose values are always masked, whatever they hold (compared lower-case)."""
+CONTEXT_KEYS = ("event", "mapping", "record_key", "bsd_id", "readable_id", "attempt", "step")
+MIN_SECRET_LENGTH = 4
+"""Shorter values are not registered: masking every "ab" would make logs unreadable, not safer."""
+
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+# Libraries that log one INFO line per job run or per request: useful only when debugging.
+_CHATTY = ("apscheduler", "httpx", "httpcore", "uvicorn.access")
+
+
+def register_secret(value: str | SecretStr | None) -> None:
+    """Mask ``value`` wherever it appears in any later log line (idempotent, thread-safe)."""
+    global _pattern
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not value or len(value) < MIN_SECRET_LENGTH:
+        return
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        # Longest first so that a secret containing another is masked whole.
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***`` (for result files, messages...)."""
+    pattern = _pattern
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: MASK if isinstance(k, str) and k.lower() in SECRET_KEYS else _mask_value(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_mask_value(v) for v in value]
+    if isinstance(value, BaseException):
+        return mask_secrets(f"{type(value).__name__}: {value}")
+    # Anything else would be rendered with str()/repr() later, out of the mask's reach.
+    return mask_secrets(str(value))
+
+
+def mask_processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: registered secrets → ``***`` in every value; secret-named keys masked."""
+    for key, value in list(event_dict.items()):
+        if key.lower() in SECRET_KEYS:
+            event_dict[key] = MASK
+        elif key.startswith("_"):
+            continue  # structlog/stdlib plumbing (_record, _from_structlog), never rendered
+        else:
+            event_dict[key] = _mask_value(value)
+    return event_dict
+
+
+def _renderer(fmt: str, stream: TextIO) -> Processor:
+    is_tty = hasattr(stream, "isatty") and stream.isatty()
+    if fmt == "console" or (fmt == "auto" and is_tty):
+        return structlog.dev.ConsoleRenderer(colors=is_tty)
+    return structlog.processors.JSONRenderer(ensure_ascii=False)
+
+
+def configure_logging(
+    level: str = "INFO",
+    fmt: Literal["auto", "json", "console"] | str = "auto",
+    stream: TextIO | None = None,
+    secrets: Iterable[str | SecretStr | None] = (),
+) -> None:
+    """Send structlog and stdlib logs to ``stream`` (default stderr) as JSON lines or console text.
+
+    Safe to call again (on reload, or from tests): handlers are replaced, not stacked.
+    """
+    for secret in secrets:
+        register_secret(secret)
+    stream = stream if stream is not None else sys.stderr
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}")
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            mask_processor,
+            _renderer(fmt, stream),
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_tdc_handler", False):
+            root.removeHandler(old)
+    handler._tdc_handler = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
