@@ -23,7 +23,7 @@ class MappingLike(Protocol):
     """What the engine needs from a compiled mapping."""
 
     name: str
-    path: Path
+    path: str
     kind: BsdKind
     seal: bool
 
@@ -48,7 +48,7 @@ class Binding:
 
     def __post_init__(self) -> None:
         if not self.version:
-            self.version = mapping_version(self.mapping.path)
+            self.version = mapping_version(Path(self.mapping.path))
 
 
 @dataclass

@@ -37,6 +37,7 @@ class IngestEntry:
     hash: str
     error: str | None = None
     fields: tuple[str, ...] = ()
+    raw: str | None = None
 
 
 def _emitter_siret(payload: dict[str, Any] | None) -> str | None:
@@ -53,15 +54,22 @@ def _error_hash(values: Any, version: str) -> str:
     return "error:" + hashlib.sha256(f"{version}\n{text}".encode()).hexdigest()[:40]
 
 
+def raw_json(record: SourceRecord) -> str:
+    return json.dumps({"values": dict(record.values),
+                       "children": {k: [dict(r) for r in v] for k, v in record.children.items()}},
+                      ensure_ascii=False, default=str)
+
+
 def map_record(binding: Binding, record: SourceRecord) -> IngestEntry:
+    raw = raw_json(record)
     try:
         payload = binding.mapping.apply(record)
     except RecordError as exc:
         fields = tuple(getattr(exc, "fields", ()) or ((exc.field,) if exc.field else ()))
         return IngestEntry(record.key, record.unit, record.origin, None,
-                           _error_hash(dict(record.values), binding.version), str(exc), fields)
+                           _error_hash(raw, binding.version), str(exc), fields, raw)
     _stamp_reference(binding, record, payload)
-    return IngestEntry(record.key, record.unit, record.origin, payload, payload_hash(payload))
+    return IngestEntry(record.key, record.unit, record.origin, payload, payload_hash(payload), raw=raw)
 
 
 def _stamp_reference(binding: Binding, record: SourceRecord, payload: dict[str, Any]) -> None:
@@ -107,7 +115,7 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
             session.add(Record(
                 mapping=mapping.name, record_key=key, kind=kind.name.value, unit=entry.unit,
                 origin=entry.origin, emitter_siret=_emitter_siret(entry.payload), payload=payload_text,
-                payload_hash=entry.hash,
+                payload_hash=entry.hash, source_values=entry.raw,
                 state=RecordState.REJECTED if entry.error else RecordState.PENDING,
                 next_op=None if entry.error else "create",
                 last_error=entry.error, error_fields=json.dumps(entry.fields) if entry.fields else None,
@@ -119,6 +127,7 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
             counts["unchanged"] += 1
             continue
         row.payload_hash = entry.hash
+        row.source_values = entry.raw or row.source_values
         row.unit = entry.unit
         row.origin = entry.origin
         row.updated_at = now

@@ -169,7 +169,7 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -
                 _clear_intent(row)
                 row.state, row.next_op = RecordState.REJECTED, intent
                 row.last_error = f"{intent} refused by Trackdéchets: {error}"
-                fields = getattr(error, "fields", None)
+                fields = getattr(error, "field_paths", None)
                 row.error_fields = json.dumps(list(fields)) if fields else None
                 row.writeback_due = True
                 counts["rejected"] += 1

@@ -86,6 +86,8 @@ class Record(Base):
     payload: Mapped[str | None] = mapped_column(Text)
     """JSON of the mapped input, kept so that a rejected record can be replayed and inspected."""
     payload_hash: Mapped[str] = mapped_column(String(80))
+    source_values: Mapped[str | None] = mapped_column(Text)
+    """JSON of the raw record (values and child rows): ``retry`` re-maps it with the current mapping."""
     state: Mapped[str] = mapped_column(String(16))
     next_op: Mapped[str | None] = mapped_column(String(16))
     """The mutation this record waits for: ``create``, ``seal``, ``update`` (None when synced)."""

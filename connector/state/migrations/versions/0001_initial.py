@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("emitter_siret", sa.String(32)),
         sa.Column("payload", sa.Text),
         sa.Column("payload_hash", sa.String(80), nullable=False),
+        sa.Column("source_values", sa.Text),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("next_op", sa.String(16)),
         sa.Column("bsd_id", sa.String(100)),

@@ -1,0 +1,194 @@
+"""The ``td-connector`` command.
+
+Exit codes: 0 ok, 1 something failed (records rejected, a step raised), 2 usage, 78 configuration
+error (EX_CONFIG: systemd does not restart on it). Configuration errors print every problem, never
+a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from connector import __version__
+from connector.errors import ConfigError
+
+__all__ = ["main"]
+
+EX_OK, EX_FAILED, EX_CONFIG = 0, 1, 78
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", type=Path, default=None,
+                        help="TOML configuration file (default: settings from TDC_* variables only)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="td-connector", description=(
+        "Connect a business system (SQL database, CSV drop folder) to Trackdéchets: records become "
+        "BSDs exactly once, their statuses come back."))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon (every step on its interval)")
+    _add_config(run)
+    run.add_argument("--dry-run", action="store_true", help="read, map and validate; send nothing")
+
+    sync = sub.add_parser("sync", help="one pass of every step, then a summary")
+    _add_config(sync)
+    sync.add_argument("--once", action="store_true", required=True, help="one pass (the only mode)")
+    sync.add_argument("--dry-run", action="store_true", help="read, map and validate; send nothing")
+    sync.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    check = sub.add_parser("check", help="validate config and mappings, test connectivity and token")
+    _add_config(check)
+    check.add_argument("--offline", action="store_true", help="skip the connectivity and token test")
+
+    preview = sub.add_parser("preview", help="show the documents N records would produce (nothing sent)")
+    _add_config(preview)
+    preview.add_argument("--limit", type=int, default=5)
+    preview.add_argument("--json", action="store_true", help="one JSON object per line: query, variables")
+    preview.add_argument("--mapping", help="only this mapping")
+
+    status = sub.add_parser("status", help="records per state, rejected records, last runs")
+    _add_config(status)
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--top", type=int, default=10)
+
+    retry = sub.add_parser("retry", help="replay rejected records with the current mapping")
+    _add_config(retry)
+    who = retry.add_mutually_exclusive_group(required=True)
+    who.add_argument("--key", action="append", help="record key (repeatable)")
+    who.add_argument("--since", help="records rejected since this ISO date")
+    who.add_argument("--all-rejected", action="store_true")
+    retry.add_argument("--mapping", help="only this mapping")
+    retry.add_argument("--dry-run", action="store_true")
+
+    emulator = sub.add_parser("emulator", help="run the local Trackdéchets emulator")
+    from connector.emulator.cli import add_arguments
+
+    add_arguments(emulator)
+
+    demo = sub.add_parser("demo", help="the whole pipeline on embedded sample data, no configuration")
+    demo.add_argument("--workdir", type=Path, default=None, help="keep the demo files here")
+    demo.add_argument("--json-logs", action="store_true", help="show the daemon's JSON log lines")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Path]:
+    from connector.logs import configure_logging
+    from connector.settings import load_settings
+
+    settings = load_settings(args.config)
+    configure_logging(settings.logging.level, settings.logging.format,
+                      secrets=[settings.trackdechets.token])
+    for warning in settings.warnings:
+        structlog.get_logger("connector").warning("config_warning", message=warning)
+    config_dir = args.config.expanduser().absolute().parent if args.config else Path.cwd()
+    return settings, config_dir
+
+
+def _print_config_error(exc: ConfigError) -> int:
+    print(f"td-connector: configuration error: {exc.message}", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return EX_CONFIG
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from connector.service import run_daemon
+
+    settings, config_dir = _load(args)
+    return run_daemon(settings, config_dir, dry_run=args.dry_run, config_path=args.config)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from connector.runtime import build_runtime
+    from connector.service import sync_once
+
+    settings, config_dir = _load(args)
+    runtime = build_runtime(settings, config_dir, dry_run=args.dry_run)
+    try:
+        summary = sync_once(runtime, threading.Event(), progress=sys.stderr.isatty() and not args.json)
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        from connector.reports import print_sync_summary
+
+        print_sync_summary(summary)
+    return EX_OK if summary["ok"] else EX_FAILED
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from connector.service import check
+
+    settings, config_dir = _load(args)
+    return check(settings, config_dir, offline=args.offline)
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from connector.service import preview
+
+    settings, config_dir = _load(args)
+    return preview(settings, config_dir, limit=args.limit, as_json=args.json, only=args.mapping)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from connector.reports import print_status
+    from connector.state.store import open_state_store
+
+    settings, _ = _load(args)
+    store = open_state_store(settings.state.url)
+    try:
+        report = store.report(top=args.top)
+    finally:
+        store.close()
+    print_status(report, as_json=args.json)
+    return EX_OK
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from connector.service import retry_rejected
+
+    settings, config_dir = _load(args)
+    return retry_rejected(settings, config_dir, keys=args.key, since=args.since,
+                          all_rejected=args.all_rejected, mapping=args.mapping, dry_run=args.dry_run)
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from connector.emulator.cli import config_from_args
+    from connector.emulator.server import run
+
+    run(args.host, args.port, config_from_args(args))
+    return EX_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from connector.demo.run import run_demo
+
+    return run_demo(workdir=args.workdir, json_logs=args.json_logs)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run, "sync": cmd_sync, "check": cmd_check, "preview": cmd_preview,
+    "status": cmd_status, "retry": cmd_retry, "emulator": cmd_emulator, "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        return _print_config_error(exc)
+    except KeyboardInterrupt:
+        return 130

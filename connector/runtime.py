@@ -1,0 +1,123 @@
+"""Assembling a running connector from settings: schema, mappings, sources, store, client.
+
+The CLI commands and the daemon all start here, so that ``check`` validates exactly what
+``run`` would use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from graphql import GraphQLSchema
+
+from connector import __version__
+from connector.engine.context import Binding, Pipeline, PipelineOptions
+from connector.errors import ConfigError, MappingError
+from connector.mapping.loading import load_mappings
+from connector.settings import Settings
+from connector.sources import open_source
+from connector.state.store import StateStore, open_state_store
+from connector.trackdechets.client import TrackdechetsClient
+from connector.trackdechets.pacing import Pacer
+from connector.trackdechets.retry import RetryPolicy
+from connector.trackdechets.schema import load_target_schema
+
+__all__ = ["Runtime", "build_client", "build_runtime", "token_of"]
+
+log = structlog.get_logger("connector")
+
+
+def token_of(settings: Settings) -> str | None:
+    token = settings.trackdechets.token
+    return token.get_secret_value() if token is not None else None
+
+
+def build_client(settings: Settings, **overrides: Any) -> TrackdechetsClient:
+    td = settings.trackdechets
+    pacer = Pacer(limit=td.rate_limit_per_minute, window_seconds=60.0, share=td.rate_share)
+    retry = RetryPolicy(
+        max_attempts=settings.retry.max_attempts,
+        initial_backoff=settings.retry.initial_backoff_seconds,
+        max_backoff=settings.retry.max_backoff_seconds,
+    )
+    token = token_of(settings)
+    if not token:
+        raise ConfigError(
+            "no Trackdéchets token: set TDC_TRACKDECHETS__TOKEN, trackdechets.token_file, or a "
+            "systemd credential named td-token"
+        )
+    return TrackdechetsClient(
+        td.url, token, timeout=td.timeout_seconds, pacer=pacer, retry=retry,
+        user_agent=f"trackdechets-connector/{__version__}", **overrides,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    schema: GraphQLSchema
+    store: StateStore
+    client: TrackdechetsClient | None
+    pipeline: Pipeline
+    problems: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        for binding in self.pipeline.bindings:
+            try:
+                binding.source.close()
+            except Exception as exc:  # closing must not hide the real outcome
+                log.warning("source_close_failed", mapping=binding.mapping.name, error=str(exc))
+        if self.client is not None:
+            self.client.close()
+        self.store.close()
+
+
+def mapping_globs(settings: Settings, config_dir: Path) -> list[str]:
+    out = []
+    for pattern in settings.mappings.paths:
+        path = Path(pattern).expanduser()
+        out.append(str(path if path.is_absolute() else config_dir / path))
+    return out
+
+
+def build_runtime(settings: Settings, config_dir: Path, *, offline: bool = False,
+                  dry_run: bool = False) -> Runtime:
+    """Everything ``run`` needs, validated; every mapping problem is reported at once."""
+    state_dir = Path(settings.state.dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    client = None if offline else build_client(settings)
+    schema = load_target_schema(
+        client, cache_dir=state_dir / "schema-cache", max_age_hours=settings.trackdechets.schema_cache_hours,
+        url=settings.trackdechets.url,
+    )
+    mappings = load_mappings(mapping_globs(settings, config_dir), schema, base_dir=config_dir)
+    if not mappings:
+        raise MappingError("no mapping file found",
+                           problems=[f"mappings.paths: no file matches {settings.mappings.paths}"])
+    bindings: list[Binding] = []
+    problems: list[str] = []
+    for mapping in mappings:
+        source = open_source(mapping.source, base_dir=Path(mapping.path).parent,
+                             mapping_name=mapping.name, state_dir=state_dir / "sources")
+        columns = source.columns()
+        if columns is not None:
+            problems.extend(mapping.check_columns(columns))
+        bindings.append(Binding(mapping, source))
+    if problems:
+        for binding in bindings:
+            binding.source.close()
+        raise MappingError("mappings do not match their sources", problems=problems)
+    store = open_state_store(settings.state.url)
+    options = PipelineOptions(
+        max_creations_per_run=settings.safety.max_creations_per_run,
+        dry_run=dry_run or settings.safety.dry_run,
+        track_overlap_seconds=settings.schedule.track_overlap_seconds,
+        reconcile_grace_seconds=settings.trackdechets.timeout_seconds + 5,
+        initial_backoff_seconds=settings.retry.initial_backoff_seconds,
+        max_backoff_seconds=settings.retry.max_backoff_seconds,
+    )
+    pipeline = Pipeline(store=store, bindings=bindings, client=client, options=options)
+    return Runtime(settings, schema, store, client, pipeline)

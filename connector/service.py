@@ -1,0 +1,249 @@
+"""The commands' work: one sync pass, the daemon, check, preview and retry.
+
+Each step runs through :func:`run_step`, which records the run in the state store (for ``status``)
+and turns an exception into a logged failure: a step never takes the process down with it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from connector.engine.context import Pipeline
+from connector.engine.ingest import ingest, map_record
+from connector.engine.operations import create_op
+from connector.engine.push import push
+from connector.engine.track import track
+from connector.engine.writeback import writeback
+from connector.errors import ConfigError, ConnectorError, Fatal, RecordError
+from connector.runtime import Runtime, build_runtime
+from connector.settings import Settings
+from connector.sources.base import SourceRecord
+from connector.state.models import Record, RecordState
+from connector.state.store import utcnow
+
+__all__ = ["STEPS", "check", "preview", "retry_rejected", "run_daemon", "run_step", "sync_once"]
+
+log = structlog.get_logger("connector")
+
+Step = Callable[[Pipeline, threading.Event], dict[str, int]]
+STEPS: dict[str, Step] = {"ingest": ingest, "push": push, "track": track, "writeback": writeback}
+
+
+def run_step(pipeline: Pipeline, name: str, stop: threading.Event) -> dict[str, Any]:
+    """Run one step, record it, and never raise (the error is in the returned summary)."""
+    run_id = pipeline.store.start_run(name)
+    try:
+        counts = STEPS[name](pipeline, stop)
+    except Fatal:
+        pipeline.store.finish_run(run_id, False, {"error": "fatal"})
+        raise
+    except Exception as exc:
+        log.error("step_failed", step=name, error=str(exc), error_type=type(exc).__name__)
+        pipeline.store.finish_run(run_id, False, {"error": str(exc)})
+        return {"step": name, "ok": False, "error": str(exc)}
+    pipeline.store.finish_run(run_id, True, counts)
+    return {"step": name, "ok": True, **counts}
+
+
+def sync_once(runtime: Runtime, stop: threading.Event, *, progress: bool = False) -> dict[str, Any]:
+    """ingest → push → track → write-back once; push and track again so that seals land too."""
+    pipeline = runtime.pipeline
+    results: list[dict[str, Any]] = []
+    order = ["ingest", "push", "track", "writeback"]
+    for name in order:
+        if stop.is_set():
+            break
+        results.append(run_step(pipeline, name, stop))
+    counts = pipeline.store.counts()
+    totals: dict[str, int] = {}
+    for per_state in counts.values():
+        for state, n in per_state.items():
+            totals[state] = totals.get(state, 0) + n
+    new_rejections = sum(r.get("rejected", 0) for r in results)
+    ok = all(r["ok"] for r in results) and new_rejections == 0
+    return {"ok": ok, "steps": results, "records": counts, "totals": totals,
+            "new_rejections": new_rejections}
+
+
+def run_daemon(settings: Settings, config_dir: Path, *, dry_run: bool = False,
+               config_path: Path | None = None) -> int:
+    from connector.daemon import Daemon
+    from connector.metrics import build_metrics
+
+    holder: dict[str, Runtime] = {"rt": build_runtime(settings, config_dir, dry_run=dry_run)}
+
+    def make_step(name: str) -> Callable[[threading.Event], object]:
+        def step(stop: threading.Event) -> object:
+            with holder["rt"].pipeline.lock:
+                return run_step(holder["rt"].pipeline, name, stop)
+        return step
+
+    def reload() -> bool:
+        from connector.settings import load_settings
+
+        try:
+            new_settings = load_settings(config_path)
+            new_runtime = build_runtime(new_settings, config_dir, dry_run=dry_run)
+        except ConnectorError as exc:
+            log.error("reload_refused", reason=str(exc), hint="the running configuration is kept")
+            return False
+        old = holder["rt"]
+        with old.pipeline.lock:
+            holder["rt"] = new_runtime
+        old.close()
+        log.info("reloaded", mappings=[b.mapping.name for b in new_runtime.pipeline.bindings])
+        return True
+
+    schedule = settings.schedule
+    intervals = {"ingest": schedule.ingest_seconds, "push": schedule.push_seconds,
+                 "track": schedule.track_seconds, "writeback": schedule.writeback_seconds}
+    steps = {name: make_step(name) for name in STEPS}
+    daemon = Daemon(steps, intervals, drain_timeout=settings.daemon.drain_timeout_seconds,
+                    on_reload=reload)
+    metrics = build_metrics(settings, daemon, lambda: holder["rt"]) if settings.metrics.enabled else None
+    log.info("daemon_starting", mappings=[b.mapping.name for b in holder["rt"].pipeline.bindings],
+             url=settings.trackdechets.url, dry_run=dry_run)
+    try:
+        return daemon.run()
+    finally:
+        if metrics is not None:
+            metrics.stop()
+        holder["rt"].close()
+
+
+def check(settings: Settings, config_dir: Path, *, offline: bool = False) -> int:
+    """Config, mappings, sources and (unless offline) connectivity and token, in that order."""
+    runtime = build_runtime(settings, config_dir, offline=offline)
+    try:
+        print(f"configuration: ok ({len(runtime.pipeline.bindings)} mapping(s))")
+        for binding in runtime.pipeline.bindings:
+            m = binding.mapping
+            print(f"  mapping {m.name}: {m.kind.name.value} from {type(binding.source).__name__}, "
+                  f"seal={m.seal}")
+        if offline or runtime.client is None:
+            return 0
+        try:
+            data = runtime.client.query("query Me { me { email } }", operation_name="Me")
+        except ConnectorError as exc:
+            print(f"trackdechets: {settings.trackdechets.url}: FAILED: {exc}")
+            return 1
+        print(f"trackdechets: {settings.trackdechets.url}: ok, token of {data['me']['email']}")
+        return 0
+    finally:
+        runtime.close()
+
+
+def preview(settings: Settings, config_dir: Path, *, limit: int, as_json: bool,
+            only: str | None = None) -> int:
+    """The documents ``limit`` records per mapping would produce; nothing is sent or stored."""
+    from connector.trackdechets.schema import validate_operation
+
+    runtime = build_runtime(settings, config_dir, offline=True)
+    failures = 0
+    try:
+        for binding in runtime.pipeline.bindings:
+            if only and binding.mapping.name != only:
+                continue
+            checkpoint = runtime.store.get_checkpoint(binding.mapping.name)
+            shown = 0
+            for batch in binding.source.read(checkpoint):
+                for record in batch.records:
+                    if shown >= limit:
+                        break
+                    shown += 1
+                    entry = map_record(binding, record)
+                    if entry.payload is None:
+                        failures += 1
+                        _emit(as_json, {"mapping": binding.mapping.name, "key": record.key,
+                                        "error": entry.error})
+                        continue
+                    op = create_op(binding.mapping.kind, entry.payload)
+                    problems = validate_operation(runtime.schema, op.query, op.variables)
+                    failures += bool(problems)
+                    _emit(as_json, {"query": op.query, "variables": op.variables,
+                                    **({"problems": problems} if problems else {})},
+                          header=f"# {binding.mapping.name} / {record.key} ({record.origin})")
+                if shown >= limit:
+                    break
+    finally:
+        runtime.close()
+    return 1 if failures else 0
+
+
+def _emit(as_json: bool, obj: dict[str, Any], header: str | None = None) -> None:
+    if as_json:
+        print(json.dumps(obj, ensure_ascii=False))
+        return
+    if header:
+        print(header)
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def retry_rejected(settings: Settings, config_dir: Path, *, keys: list[str] | None, since: str | None,
+                   all_rejected: bool, mapping: str | None, dry_run: bool) -> int:
+    """Re-map rejected records with the current mapping and put them back in line."""
+    runtime = build_runtime(settings, config_dir, offline=True)
+    pipeline = runtime.pipeline
+    replayed = still_failing = 0
+    try:
+        query = select(Record).where(Record.state == RecordState.REJECTED)
+        if mapping:
+            query = query.where(Record.mapping == mapping)
+        if keys:
+            query = query.where(Record.record_key.in_(keys))
+        if since:
+            try:
+                moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise ConfigError(f"--since: {since!r} is not an ISO date") from exc
+            if moment.tzinfo is None:
+                moment = moment.astimezone()
+            query = query.where(Record.updated_at >= moment)
+        with pipeline.store.session() as session:
+            for row in session.scalars(query):
+                binding = pipeline.binding(row.mapping)
+                if binding is None or not row.source_values:
+                    print(f"{row.mapping} / {row.record_key}: cannot replay (mapping or raw data missing)")
+                    still_failing += 1
+                    continue
+                raw = json.loads(row.source_values)
+                record = SourceRecord(row.record_key, raw.get("values", {}), row.origin, row.unit,
+                                      raw.get("children", {}))
+                entry = map_record(binding, record)
+                if entry.payload is None:
+                    print(f"{row.mapping} / {row.record_key}: still invalid: {entry.error}")
+                    still_failing += 1
+                    if not dry_run:
+                        row.last_error = entry.error
+                    continue
+                op = row.next_op if row.next_op in ("seal",) and row.payload_hash == entry.hash else (
+                    "update" if row.bsd_id else "create")
+                print(f"{row.mapping} / {row.record_key}: {'would replay' if dry_run else 'replayed'} ({op})")
+                replayed += 1
+                if dry_run:
+                    continue
+                row.payload = json.dumps(entry.payload, sort_keys=True, ensure_ascii=False)
+                row.payload_hash = entry.hash
+                row.state, row.next_op = RecordState.PENDING, op
+                row.last_error = None
+                row.error_fields = None
+                row.attempts = 0
+                row.next_attempt_at = None
+                row.writeback_due = True
+                row.updated_at = utcnow()
+                log.info("record_replayed", mapping=row.mapping, record_key=row.record_key, op=op)
+    except RecordError as exc:  # pragma: no cover - map_record catches these
+        print(str(exc))
+        return 1
+    finally:
+        runtime.close()
+    print(f"{replayed} record(s) {'would be ' if dry_run else ''}replayed, {still_failing} still failing")
+    return 0 if still_failing == 0 else 1
