@@ -33,6 +33,10 @@ class CsvSourceSpec(_Spec):
     processed_folder: str = "processed"
     rejected_folder: str = "rejected"
     receipts_folder: str = "receipts"
+    batch_size: int = Field(default=500, ge=1)
+    """Records handed to the engine (and checkpointed) together."""
+    max_field_chars: int = Field(default=10_000, ge=1)
+    """A longer value makes its row a problem (a runaway quote or a pasted document)."""
 
 
 class SqlWriteBackSpec(_Spec):
