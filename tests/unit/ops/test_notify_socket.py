@@ -51,7 +51,7 @@ def test_notify_without_socket_or_with_dead_socket(tmp_path: Path) -> None:
         ({"WATCHDOG_USEC": "0"}, None),
         ({"WATCHDOG_USEC": "60000000"}, 30.0),
         ({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "self"}, 1.0),
-        ({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"}, None),
+        ({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "0"}, None),
     ],
 )
 def test_watchdog_interval(env: dict[str, str], expected: float | None) -> None:
