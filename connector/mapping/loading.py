@@ -83,6 +83,9 @@ def _reason(error: Any) -> str:
         guess = difflib.get_close_matches(str(name), _TRANSFORM_NAMES, n=1)
         hint = f' (did you mean "{guess[0]}"?)' if guess else ""
         return f'unknown transform "{name}"{hint}; valid: {", ".join(_TRANSFORM_NAMES)}'
+    if kind == "union_tag_not_found" and isinstance(value, dict):
+        found = ", ".join(sorted(value)) or "none"
+        return f"needs one of column, const, template, children, items (found keys: {found})"
     if kind == "extra_forbidden":
         return f"unknown key {loc[-1]!r}"
     if kind == "missing":

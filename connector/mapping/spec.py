@@ -128,14 +128,14 @@ class ItemsValue(_Spec):
     required: bool = False
 
 
-def _value_tag(value: Any) -> str:
+def _value_tag(value: Any) -> str | None:
     if isinstance(value, str):
         return "shorthand"
     if isinstance(value, dict):
         for key in ("column", "const", "template", "children", "items"):
             if key in value:
                 return key
-        return "column"
+        return None  # reported as: needs one of column, const, template, children, items
     return type(value).__name__
 
 
