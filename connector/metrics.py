@@ -1,0 +1,216 @@
+"""Prometheus metrics and the optional ``/metrics`` + ``/healthz`` HTTP endpoint.
+
+The registry is our own (never prometheus-client's global one) so that tests, the CLI and a
+daemon in the same process do not share counters. Values that live elsewhere (records per state
+in the state store, the rate budget in the pacer, step times in :class:`StepStatus`) are read by
+callbacks at scrape time rather than copied, so a scrape can never disagree with ``status``.
+
+How the counts reconcile: every record read from a source is in exactly one state, so
+``sum(tdc_records) == records read`` and, grouped, read = sent (``synced`` + ``done``) + rejected
+(``rejected`` + ``conflict``) + pending (``pending`` + ``in_flight``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from connector.health import HealthReport, StepStatus
+
+__all__ = ["RECONCILIATION", "ConnectorMetrics", "MetricsServer"]
+
+log = structlog.get_logger("connector.metrics")
+
+RECONCILIATION = {
+    "sent": ("synced", "done"),
+    "rejected": ("rejected", "conflict"),
+    "pending": ("pending", "in_flight"),
+}
+"""Record states grouped as the operator reads them: read = sent + rejected + pending."""
+
+
+class _CallbackCollector(Collector):
+    """Reads the engine's callbacks and the step registry at each scrape."""
+
+    def __init__(
+        self,
+        records_by_state: Callable[[], Mapping[str, int]] | None,
+        rate_budget: Callable[[], float] | None,
+        status: StepStatus | None,
+    ) -> None:
+        self._records_by_state = records_by_state
+        self._rate_budget = rate_budget
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        if self._records_by_state is not None:
+            counts = _safely(self._records_by_state, "records_by_state")
+            if counts is not None:
+                records = GaugeMetricFamily("tdc_records", "Source records by connector state "
+                                            "(their sum is the number of records read)", labels=["state"])
+                for state, count in sorted(counts.items()):
+                    records.add_metric([state], float(count))
+                yield records
+        if self._rate_budget is not None:
+            budget = _safely(self._rate_budget, "rate_budget")
+            if budget is not None:
+                yield GaugeMetricFamily("tdc_rate_budget_remaining",
+                                        "Requests the connector may still send in the current window",
+                                        value=float(budget))
+        if self._status is not None:
+            yield from _step_metrics(self._status)
+
+
+def _step_metrics(status: StepStatus) -> Iterator[Metric]:
+    now = status.clock()
+    lag = GaugeMetricFamily("tdc_step_lag_seconds", "Seconds since the step last succeeded", labels=["step"])
+    last = GaugeMetricFamily("tdc_step_last_success_timestamp_seconds",
+                             "Unix time of the step's last success", labels=["step"])
+    duration = GaugeMetricFamily("tdc_step_last_duration_seconds", "Duration of the step's last run",
+                                 labels=["step"])
+    running = GaugeMetricFamily("tdc_step_running", "1 while the step runs", labels=["step"])
+    runs = CounterMetricFamily("tdc_step_runs", "Step runs by outcome", labels=["step", "outcome"])
+    for name, rec in sorted(status.snapshot().items()):
+        lag.add_metric([name], rec.lag(now))
+        if rec.last_success is not None:
+            last.add_metric([name], rec.last_success)
+        if rec.last_duration is not None:
+            duration.add_metric([name], rec.last_duration)
+        running.add_metric([name], 1.0 if rec.running_since is not None else 0.0)
+        runs.add_metric([name, "success"], rec.successes)
+        runs.add_metric([name, "failure"], rec.failures)
+    yield from (lag, last, duration, running, runs)
+
+
+def _safely(callback: Callable[[], Any], name: str) -> Any:
+    # A scrape must not fail because the state store is busy: skip the metric, say why.
+    try:
+        return callback()
+    except Exception as exc:
+        log.warning("metrics_callback_failed", callback=name, error=str(exc))
+        return None
+
+
+class ConnectorMetrics:
+    """Counters the client increments, plus collectors over callbacks, in one registry."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        records_by_state: Callable[[], Mapping[str, int]] | None = None,
+        rate_budget: Callable[[], float] | None = None,
+        status: StepStatus | None = None,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.requests = Counter("tdc_requests", "Trackdéchets API requests by outcome",
+                                ["outcome"], registry=self.registry)
+        self.rate_limited = Counter("tdc_rate_limited", "HTTP 429 responses received",
+                                    registry=self.registry)
+        self.retries = Counter("tdc_retries", "Requests retried after a transient fault",
+                               registry=self.registry)
+        self.registry.register(_CallbackCollector(records_by_state, rate_budget, status))
+
+    def observe_request(self, outcome: str) -> None:
+        """Count one request; ``outcome`` is a small fixed set (``ok``, ``error``, ``rate_limited``...)."""
+        self.requests.labels(outcome=outcome).inc()
+
+    def observe_rate_limited(self) -> None:
+        self.rate_limited.inc()
+
+    def observe_retry(self) -> None:
+        self.retries.inc()
+
+    def render(self) -> bytes:
+        """The text exposition format, as ``/metrics`` serves it."""
+        return generate_latest(self.registry)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server.registry))
+        elif path == "/healthz":
+            report = self.server.health() if self.server.health else HealthReport(True, {}, {})
+            body = json.dumps(report.to_json(), sort_keys=True).encode()
+            self._send(200 if report.ok else 503, "application/json", body)
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
+
+    def _send(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("metrics_request", line=format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    registry: CollectorRegistry
+    health: Callable[[], HealthReport] | None
+
+
+class MetricsServer:
+    """``/metrics`` and ``/healthz`` on a loopback port, served from a background thread."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        health: Callable[[], HealthReport] | None = None,
+    ) -> None:
+        self._server = _Server((host, port), _Handler, bind_and_activate=False)
+        self._server.registry = registry
+        self._server.health = health
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> MetricsServer:
+        """Bind and serve; raises OSError when the port is taken (the CLI reports it)."""
+        self._server.server_bind()
+        self._server.server_activate()
+        # A short poll interval keeps stop() quick; the loop is idle between scrapes anyway.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="tdc-metrics", daemon=True)
+        self._thread.start()
+        log.info("metrics_serving", url=self.url)
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> MetricsServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
