@@ -89,8 +89,9 @@ def build_runtime(settings: Settings, config_dir: Path, *, offline: bool = False
     state_dir = Path(settings.state.dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     client = None if offline else build_client(settings)
+    post = (lambda query, variables: client.query(query, variables)) if client is not None else None
     schema = load_target_schema(
-        client, cache_dir=state_dir / "schema-cache", max_age_hours=settings.trackdechets.schema_cache_hours,
+        post, cache_dir=state_dir / "schema-cache", max_age_hours=settings.trackdechets.schema_cache_hours,
         url=settings.trackdechets.url,
     )
     mappings = load_mappings(mapping_globs(settings, config_dir), schema, base_dir=config_dir)

@@ -1,7 +1,7 @@
-"""The GraphQL operations the engine sends, as (document, variables) pairs per BSD kind.
+"""The engine's view of the GraphQL documents: (document, variables) pairs and what comes back.
 
-Selections are kept to what the steps read back: ids, statuses, times and the few fields a
-fingerprint compares. Every document here is validated against the official schema in the tests.
+Documents themselves live in ``connector.trackdechets.documents``; this module fills their
+variables and reads their results into snapshots and fingerprints.
 """
 
 from __future__ import annotations
@@ -12,33 +12,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.domain.kinds import BsdKind, KindName
+from connector.trackdechets import documents
+from connector.trackdechets.documents import Read
 
 __all__ = [
     "BsdSnapshot",
     "Op",
+    "PlannedRead",
     "create_op",
     "fingerprint_of_node",
     "fingerprint_of_payload",
-    "list_created_since_op",
-    "lookup_custom_id_op",
-    "read_ids_op",
+    "list_created_since_read",
+    "lookup_custom_id_read",
+    "nodes_of",
     "seal_op",
     "snapshot",
-    "track_page_op",
+    "track_page_read",
     "update_op",
 ]
-
-_FORM_FIELDS = "id readableId customId status createdAt updatedAt emitter { company { siret } }"
-
-
-def _fields(kind: BsdKind) -> str:
-    if kind.name is KindName.BSDD:
-        return _FORM_FIELDS
-    custom = " customId" if kind.has_custom_id else ""
-    info = "" if kind.name in (KindName.BSVHU,) else " customInfo"
-    dest = "destination { company { siret } }"
-    return (f"id status isDraft createdAt updatedAt{custom} "
-            f"emitter {{ company {{ siret }}{info} }} {dest}")
 
 
 @dataclass(frozen=True)
@@ -49,103 +40,57 @@ class Op:
     operation_name: str
 
 
+def _op(document: documents.Document, variables: dict[str, Any]) -> Op:
+    return Op(document.query, variables, document.root_field, document.operation_name)
+
+
 def create_op(kind: BsdKind, payload: dict[str, Any]) -> Op:
-    name = f"Create{kind.name.value.title()}"
-    var_type = kind.input_type
-    query = (f"mutation {name}($input: {var_type}!) {{ {kind.create_mutation}"
-             f"({kind.create_argument}: $input) {{ {_fields(kind)} }} }}")
-    return Op(query, {"input": payload}, kind.create_mutation, name)
+    return _op(documents.create_document(kind), {"input": payload})
 
 
 def update_op(kind: BsdKind, bsd_id: str, payload: dict[str, Any]) -> Op:
-    name = f"Update{kind.name.value.title()}"
     if kind.name is KindName.BSDD:
-        query = (f"mutation {name}($input: UpdateFormInput!) {{ updateForm(updateFormInput: $input)"
-                 f" {{ {_fields(kind)} }} }}")
-        return Op(query, {"input": {**payload, "id": bsd_id}}, "updateForm", name)
-    query = (f"mutation {name}($id: ID!, $input: {kind.input_type}!) {{ {kind.update_mutation}"
-             f"(id: $id, input: $input) {{ {_fields(kind)} }} }}")
-    return Op(query, {"id": bsd_id, "input": payload}, kind.update_mutation, name)
+        return _op(documents.update_document(kind), {"input": {**payload, "id": bsd_id}})
+    return _op(documents.update_document(kind), {"id": bsd_id, "input": payload})
 
 
 def seal_op(kind: BsdKind, bsd_id: str) -> Op:
-    name = f"Seal{kind.name.value.title()}"
-    query = f"mutation {name}($id: ID!) {{ {kind.seal_mutation}(id: $id) {{ {_fields(kind)} }} }}"
-    return Op(query, {"id": bsd_id}, kind.seal_mutation, name)
-
-
-# --- reads (may be merged by alias, up to 5 per document) -------------------------------------
+    return _op(documents.seal_document(kind), {"id": bsd_id})
 
 
 @dataclass(frozen=True)
-class Read:
-    """One root field of a read: its text with ``$``-variables and their types."""
+class PlannedRead:
+    """A read and its variables, ready to be merged with up to four others."""
 
-    field: str
-    variables: dict[str, Any]
-    types: dict[str, str]
-    connection: bool
+    read: Read
+    values: dict[str, Any]
+
+    @property
+    def connection(self) -> bool:
+        return self.read.connection
 
 
-def lookup_custom_id_op(kind: BsdKind, siret: str, custom_id: str) -> Read:
+def lookup_custom_id_read(kind: BsdKind, siret: str, custom_id: str) -> PlannedRead:
+    read = documents.lookup_by_custom_id(kind)
     if kind.name is KindName.BSDD:
-        return Read(f"forms(siret: $siret, customId: $cid, first: 10) {{ {_fields(kind)} }}",
-                    {"siret": siret, "cid": custom_id}, {"siret": "String", "cid": "String"}, False)
-    where = "BsvhuWhere"
-    return Read(f"bsvhus(where: $where, first: 10) {{ edges {{ node {{ {_fields(kind)} }} }} }}",
-                {"where": {"customId": {"_eq": custom_id}}}, {"where": where}, True)
+        return PlannedRead(read, {"siret": siret, "customId": custom_id})
+    return PlannedRead(read, {"where": {"customId": {"_eq": custom_id}}})
 
 
-def list_created_since_op(kind: BsdKind, siret: str, since: str, after: str | None) -> Read:
+def list_created_since_read(kind: BsdKind, siret: str, since: str, after: str | None) -> PlannedRead:
     where = {"createdAt": {"_gte": since}, "emitter": {"company": {"siret": {"_eq": siret}}}}
-    return Read(
-        f"{kind.list_query}(where: $where, first: 100, after: $after) "
-        f"{{ pageInfo {{ endCursor hasNextPage }} edges {{ node {{ {_fields(kind)} }} }} }}",
-        {"where": where, "after": after}, {"where": f"{kind.object_type}Where", "after": "ID"}, True,
-    )
+    return PlannedRead(documents.list_created_since(kind), {"where": where, "after": after})
 
 
-def read_ids_op(kind: BsdKind, bsd_id: str) -> Read:
+def track_page_read(kind: BsdKind, siret: str, since: str, after: str | None) -> PlannedRead:
+    read = documents.track_page(kind)
     if kind.name is KindName.BSDD:
-        return Read(f"form(id: $id) {{ {_fields(kind)} }}", {"id": bsd_id}, {"id": "ID"}, False)
-    return Read(f"{kind.one_query}(id: $id) {{ {_fields(kind)} }}", {"id": bsd_id}, {"id": "ID!"}, False)
+        return PlannedRead(read, {"siret": siret, "updatedAfter": since, "cursorAfter": after})
+    return PlannedRead(read, {"where": {"updatedAt": {"_gte": since}}, "after": after})
 
 
-def track_page_op(kind: BsdKind, siret: str, since: str, after: str | None) -> Read:
-    if kind.name is KindName.BSDD:
-        return Read(
-            f"forms(siret: $siret, updatedAfter: $since, first: 100, cursorAfter: $after) "
-            f"{{ {_fields(kind)} }}",
-            {"siret": siret, "since": since, "after": after},
-            {"siret": "String", "since": "String", "after": "ID"}, False,
-        )
-    where = {"updatedAt": {"_gte": since}}
-    return Read(
-        f"{kind.list_query}(where: $where, first: 500, after: $after) "
-        f"{{ pageInfo {{ endCursor hasNextPage }} edges {{ node {{ {_fields(kind)} }} }} }}",
-        {"where": where, "after": after}, {"where": f"{kind.object_type}Where", "after": "ID"}, True,
-    )
-
-
-def merge_reads(reads: list[Read]) -> tuple[str, dict[str, Any], list[str]]:
-    """Up to five reads in one document, each under alias ``rN`` with its variables renamed."""
-    if not 1 <= len(reads) <= 5:
-        raise ValueError("one document holds 1 to 5 root fields")
-    definitions: list[str] = []
-    fields: list[str] = []
-    variables: dict[str, Any] = {}
-    aliases: list[str] = []
-    for index, read in enumerate(reads):
-        alias = f"r{index}"
-        text = read.field
-        for name in sorted(read.types, key=len, reverse=True):
-            text = text.replace(f"${name}", f"${alias}_{name}")
-            definitions.append(f"${alias}_{name}: {read.types[name]}")
-            variables[f"{alias}_{name}"] = read.variables[name]
-        fields.append(f"{alias}: {text}")
-        aliases.append(alias)
-    query = f"query Reads({', '.join(definitions)}) {{ {' '.join(fields)} }}"
-    return query, variables, aliases
+def merge(reads: list[PlannedRead]) -> tuple[str, dict[str, Any], list[str]]:
+    return documents.merge_reads([(r.read, r.values) for r in reads])
 
 
 # --- what comes back ---------------------------------------------------------------------------
@@ -164,10 +109,10 @@ class BsdSnapshot:
 
 
 def snapshot(kind: BsdKind, node: dict[str, Any]) -> BsdSnapshot:
-    readable = node.get("readableId") or node["id"]
+    status = node["status"]
     return BsdSnapshot(
-        id=node["id"], readable_id=readable, status=node["status"],
-        is_draft=bool(node.get("isDraft")) or node["status"] == kind.draft_status == "DRAFT",
+        id=node["id"], readable_id=node.get("readableId") or node["id"], status=status,
+        is_draft=bool(node.get("isDraft")) or (status == "DRAFT"),
         updated_at=node.get("updatedAt"), created_at=node.get("createdAt"),
         custom_id=node.get("customId"), node=node,
     )
@@ -189,15 +134,22 @@ def _dig(data: Any, path: str) -> Any:
     return data
 
 
-_FINGERPRINT_PATHS = ("emitter.company.siret", "emitter.customInfo", "destination.company.siret")
+_FINGERPRINT_PATHS = ("emitter.company.siret", "emitter.customInfo", "waste.code")
+
+
+def _fingerprint(data: dict[str, Any]) -> str:
+    values = [_dig(data, p) or None for p in _FINGERPRINT_PATHS]
+    return hashlib.sha256(json.dumps(values).encode()).hexdigest()[:24]
 
 
 def fingerprint_of_payload(payload: dict[str, Any]) -> str:
-    """What identifies a created BSD without a client id: who emits, for whom, with which note."""
-    values = [_dig(payload, p) or None for p in _FINGERPRINT_PATHS]
-    return hashlib.sha256(json.dumps(values).encode()).hexdigest()[:24]
+    """Who emits, with which reference, which waste: identifies a BSD of a kind without a client id.
+
+    Ingest stamps the record key into ``emitter.customInfo`` when the mapping leaves it empty, so
+    two records of one emitter never share a fingerprint.
+    """
+    return _fingerprint(payload)
 
 
 def fingerprint_of_node(node: dict[str, Any]) -> str:
-    values = [_dig(node, p) or None for p in _FINGERPRINT_PATHS]
-    return hashlib.sha256(json.dumps(values).encode()).hexdigest()[:24]
+    return _fingerprint(node)

@@ -21,17 +21,17 @@ from connector.domain.kinds import get_kind
 from connector.engine.context import Pipeline
 from connector.engine.operations import (
     BsdSnapshot,
-    Read,
+    PlannedRead,
     fingerprint_of_node,
     fingerprint_of_payload,
-    list_created_since_op,
-    lookup_custom_id_op,
-    merge_reads,
+    list_created_since_read,
+    lookup_custom_id_read,
+    merge,
     nodes_of,
-    read_ids_op,
     snapshot,
 )
 from connector.state.models import Record
+from connector.trackdechets.documents import selection
 
 __all__ = ["Verdict", "reconcile"]
 
@@ -50,11 +50,11 @@ def _iso(value: Any) -> str:
     return str(value.isoformat().replace("+00:00", "Z"))
 
 
-def _run_reads(pipeline: Pipeline, reads: Sequence[Read]) -> list[Any]:
+def _run_reads(pipeline: Pipeline, reads: Sequence[PlannedRead]) -> list[Any]:
     results: list[Any] = []
     for start in range(0, len(reads), 5):
         chunk = list(reads[start:start + 5])
-        query, variables, aliases = merge_reads(chunk)
+        query, variables, aliases = merge(chunk)
         data = pipeline.client.query(query, variables, operation_name="Reads")
         results.extend(data.get(alias) for alias in aliases)
     return results
@@ -84,20 +84,20 @@ def _lookup_siret(pipeline: Pipeline, record: Record, payload: dict[str, Any]) -
 def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
     """Look up every in-doubt record of ``records``; reads are merged five to a document."""
     verdicts: list[Verdict] = []
-    creates_by_id: list[tuple[Record, Read]] = []
+    creates_by_id: list[tuple[Record, PlannedRead]] = []
     listings: list[Record] = []
-    seals: list[tuple[Record, Read]] = []
+    seals: list[Record] = []
     for record in records:
         kind = get_kind(record.kind)
         payload = json.loads(record.payload) if record.payload else {}
         if record.intent_op == "create":
             if kind.has_custom_id:
                 siret = _lookup_siret(pipeline, record, payload) or ""
-                creates_by_id.append((record, lookup_custom_id_op(kind, siret, record.record_key)))
+                creates_by_id.append((record, lookup_custom_id_read(kind, siret, record.record_key)))
             else:
                 listings.append(record)
         elif record.intent_op == "seal" and record.bsd_id:
-            seals.append((record, read_ids_op(kind, record.bsd_id)))
+            seals.append(record)
         else:  # update: resending is harmless
             verdicts.append(Verdict(record.id, None, applied=False))
 
@@ -122,13 +122,8 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
     for record in listings:
         verdicts.append(_reconcile_by_fingerprint(pipeline, record))
 
-    if seals:
-        results = _run_reads(pipeline, [read for _, read in seals])
-        for (record, _read), result in zip(seals, results, strict=True):
-            kind = get_kind(record.kind)
-            snap = snapshot(kind, result) if result else None
-            applied = snap is not None and not snap.is_draft
-            verdicts.append(Verdict(record.id, snap, applied=applied))
+    for record in seals:
+        verdicts.append(_reconcile_seal(pipeline, record))
     return verdicts
 
 
@@ -142,7 +137,7 @@ def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record) -> Verdict:
     after: str | None = None
     matches: list[dict[str, Any]] = []
     for _page in range(50):
-        read = list_created_since_op(kind, siret, since, after)
+        read = list_created_since_read(kind, siret, since, after)
         (result,) = _run_reads(pipeline, [read])
         for node in nodes_of(result, True):
             if fingerprint_of_node(node) == wanted:
@@ -157,3 +152,14 @@ def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record) -> Verdict:
         return Verdict(record.id, None, applied=False)
     note = f"{len(free)} BSDs match the fingerprint" if len(free) > 1 else None
     return Verdict(record.id, snapshot(kind, free[0]), applied=True, note=note)
+
+
+def _reconcile_seal(pipeline: Pipeline, record: Record) -> Verdict:
+    """Read the BSD (a targeted read, not polling): sealed already, or still a draft?"""
+    kind = get_kind(record.kind)
+    field = "form" if kind.name.value == "BSDD" else kind.one_query
+    query = (f"query ReadOne($id: ID!) {{ {field}(id: $id) {{ {selection(kind)} }} }}")
+    data = pipeline.client.query(query, {"id": record.bsd_id}, operation_name="ReadOne")
+    node = data.get(field)
+    snap = snapshot(kind, node) if node else None
+    return Verdict(record.id, snap, applied=snap is not None and not snap.is_draft)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from connector.domain.kinds import KindName, get_kind
 from connector.engine.context import Pipeline
-from connector.engine.operations import merge_reads, nodes_of, snapshot, track_page_op
+from connector.engine.operations import merge, nodes_of, snapshot, track_page_read
 from connector.state.models import Record, RecordState
 from connector.state.store import utcnow
 
@@ -82,8 +82,8 @@ def _walk(pipeline: Pipeline, kind_name: str, siret: str, since: str, stop: thre
     for _ in range(10_000):
         if stop.is_set():
             return False
-        read = track_page_op(kind, siret, since, after)
-        query, variables, aliases = merge_reads([read])
+        read = track_page_read(kind, siret, since, after)
+        query, variables, aliases = merge([read])
         data = pipeline.client.query(query, variables, operation_name="Reads")
         result = data.get(aliases[0])
         nodes = nodes_of(result, read.connection)
