@@ -163,7 +163,9 @@ def _input_errors(value: Any, var_type: Any) -> list[tuple[str, str]]:
     def where(path: Any) -> str:
         return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path or [])
 
-    def add(path: Any, error: GraphQLError) -> None:
+    def add(first: Any, second: Any) -> None:
+        # graphql-core 3.3 calls back with (error, path); 3.2's coerce_input_value with (path, error).
+        error, path = (first, second) if isinstance(first, GraphQLError) else (second, first)
         found.append((where(path), error.message))
 
     if _validate_input_value is not None:
