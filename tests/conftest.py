@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,11 @@ SHARED = (ROOT.parent / "shared").resolve()
 
 
 @pytest.fixture(autouse=True)
-def _clean_connector_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_connector_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No TDC_* variable of the developer's shell leaks into a test."""
     for name in list(os.environ):
         if name.startswith("TDC_") or name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "CREDENTIALS_DIRECTORY"):
             monkeypatch.delenv(name, raising=False)
-    yield
 
 
 @pytest.fixture(scope="session")

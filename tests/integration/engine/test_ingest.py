@@ -78,7 +78,8 @@ def test_a_corrected_row_fixes_a_rejection_and_a_changed_row_after_signature_is_
     with pipeline.store.session() as session:
         for row in session.query(Record):
             if row.record_key == "BE-2026-0412":
-                row.bsd_id, row.remote_status, row.state, row.next_op = "f1", "SIGNED_BY_PRODUCER", "synced", None
+                row.bsd_id, row.remote_status = "f1", "SIGNED_BY_PRODUCER"
+                row.state, row.next_op = "synced", None
             if row.record_key == "BE-2026-0413":
                 row.bsd_id, row.remote_status, row.state, row.next_op = "f2", "SEALED", "synced", None
     corrected = (demo_csv()

@@ -61,6 +61,8 @@ def test_fingerprints_match_between_payload_and_returned_node() -> None:
 
 def test_snapshot_reads_drafts_of_both_models() -> None:
     form = snapshot(KINDS[KindName.BSDD], {"id": "c1", "readableId": "BSD-1", "status": "DRAFT"})
-    assert form.is_draft and form.readable_id == "BSD-1"
+    assert form.is_draft
+    assert form.readable_id == "BSD-1"
     bsda = snapshot(KINDS[KindName.BSDA], {"id": "BSDA-1", "status": "INITIAL", "isDraft": False})
-    assert not bsda.is_draft and bsda.readable_id == "BSDA-1"
+    assert not bsda.is_draft
+    assert bsda.readable_id == "BSDA-1"
