@@ -16,7 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
@@ -24,9 +24,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from connector.health import HealthReport, StepStatus
+from connector.health import HealthCheck, HealthReport, StepStatus
 
-__all__ = ["RECONCILIATION", "ConnectorMetrics", "MetricsServer"]
+if TYPE_CHECKING:
+    from connector.settings import Settings
+
+__all__ = ["RECONCILIATION", "ConnectorMetrics", "MetricsServer", "build_metrics", "records_by_state"]
 
 log = structlog.get_logger("connector.metrics")
 
@@ -46,10 +49,12 @@ class _CallbackCollector(Collector):
         records_by_state: Callable[[], Mapping[str, int]] | None,
         rate_budget: Callable[[], float] | None,
         status: StepStatus | None,
+        rate_limited_total: Callable[[], float] | None = None,
     ) -> None:
         self._records_by_state = records_by_state
         self._rate_budget = rate_budget
         self._status = status
+        self._rate_limited_total = rate_limited_total
 
     def collect(self) -> Iterator[Metric]:
         if self._records_by_state is not None:
@@ -66,6 +71,10 @@ class _CallbackCollector(Collector):
                 yield GaugeMetricFamily("tdc_rate_budget_remaining",
                                         "Requests the connector may still send in the current window",
                                         value=float(budget))
+        if self._rate_limited_total is not None:
+            seen = _safely(self._rate_limited_total, "rate_limited_total")
+            if seen is not None:
+                yield CounterMetricFamily("tdc_rate_limited", "HTTP 429 responses received", value=seen)
         if self._status is not None:
             yield from _step_metrics(self._status)
 
@@ -110,22 +119,28 @@ class ConnectorMetrics:
         records_by_state: Callable[[], Mapping[str, int]] | None = None,
         rate_budget: Callable[[], float] | None = None,
         status: StepStatus | None = None,
+        rate_limited_total: Callable[[], float] | None = None,
     ) -> None:
+        """``rate_limited_total``: read the 429 count from its owner (the pacer) instead of
+        counting here; :meth:`observe_rate_limited` then does nothing."""
         self.registry = registry if registry is not None else CollectorRegistry()
         self.requests = Counter("tdc_requests", "Trackdéchets API requests by outcome",
                                 ["outcome"], registry=self.registry)
-        self.rate_limited = Counter("tdc_rate_limited", "HTTP 429 responses received",
-                                    registry=self.registry)
+        self.rate_limited: Counter | None = None
+        if rate_limited_total is None:
+            self.rate_limited = Counter("tdc_rate_limited", "HTTP 429 responses received",
+                                        registry=self.registry)
         self.retries = Counter("tdc_retries", "Requests retried after a transient fault",
                                registry=self.registry)
-        self.registry.register(_CallbackCollector(records_by_state, rate_budget, status))
+        self.registry.register(_CallbackCollector(records_by_state, rate_budget, status, rate_limited_total))
 
     def observe_request(self, outcome: str) -> None:
         """Count one request; ``outcome`` is a small fixed set (``ok``, ``error``, ``rate_limited``...)."""
         self.requests.labels(outcome=outcome).inc()
 
     def observe_rate_limited(self) -> None:
-        self.rate_limited.inc()
+        if self.rate_limited is not None:
+            self.rate_limited.inc()
 
     def observe_retry(self) -> None:
         self.retries.inc()
@@ -180,6 +195,8 @@ class MetricsServer:
         self._server.registry = registry
         self._server.health = health
         self._thread: threading.Thread | None = None
+        self.metrics: ConnectorMetrics | None = None
+        """Set by :func:`build_metrics` so callers can reach the counters."""
 
     @property
     def port(self) -> int:
@@ -214,3 +231,54 @@ class MetricsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def records_by_state(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """``StateStore.counts()`` (mapping → state → n) summed over mappings: state → n."""
+    totals: dict[str, int] = {}
+    for per_state in counts.values():
+        for state, n in per_state.items():
+            totals[state] = totals.get(state, 0) + n
+    return totals
+
+
+class _Runtime(Protocol):
+    store: Any
+    client: Any
+
+
+class _HasStatus(Protocol):
+    status: StepStatus
+
+
+def build_metrics(settings: Settings, daemon: _HasStatus, runtime: Callable[[], _Runtime]) -> MetricsServer:
+    """Start the endpoint for a daemon; ``runtime`` returns the current runtime (it changes on reload).
+
+    The rate budget and 429 count come from the client's pacer when it exposes one.
+    """
+
+    def pacer() -> Any:
+        client = runtime().client
+        # The client keeps its pacer; accept either spelling until it is public API.
+        return getattr(client, "pacer", None) or getattr(client, "_pacer", None)
+
+    def budget() -> float:
+        p = pacer()
+        if p is None:
+            raise LookupError("no pacer (offline runtime)")
+        return float(p.remaining())
+
+    def throttled() -> float:
+        p = pacer()
+        return float(getattr(p, "throttled", 0)) if p is not None else 0.0
+
+    metrics = ConnectorMetrics(
+        records_by_state=lambda: records_by_state(runtime().store.counts()),
+        rate_budget=budget,
+        status=daemon.status,
+        rate_limited_total=throttled,
+    )
+    health = HealthCheck(daemon.status, settings.daemon.step_health_factor)
+    server = MetricsServer(settings.metrics.host, settings.metrics.port, metrics.registry, health)
+    server.metrics = metrics
+    return server.start()

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connector.health import HealthCheck, StepStatus
-from connector.metrics import RECONCILIATION, ConnectorMetrics, MetricsServer
+from connector.metrics import RECONCILIATION, ConnectorMetrics, MetricsServer, build_metrics
 
 
 class Clock:
@@ -118,3 +118,26 @@ def test_port_in_use_raises(server: tuple[MetricsServer, ConnectorMetrics]) -> N
     srv, metrics = server
     with pytest.raises(OSError):
         MetricsServer("127.0.0.1", srv.port, metrics.registry).start()
+
+
+def test_build_metrics_reads_runtime_and_pacer(status: StepStatus) -> None:
+    from types import SimpleNamespace
+
+    from connector.settings import load_settings
+    from connector.trackdechets.pacing import Pacer
+
+    pacer = Pacer(limit=1000, share=0.9)
+    pacer.throttled = 2
+    store = SimpleNamespace(counts=lambda: {"a": {"pending": 2, "done": 1}, "b": {"done": 4}})
+    runtime = SimpleNamespace(store=store, client=SimpleNamespace(pacer=pacer))
+    settings = load_settings(None, {"TDC_METRICS__PORT": "0"})
+    server = build_metrics(settings, SimpleNamespace(status=status), lambda: runtime)
+    try:
+        got = samples(httpx.get(f"{server.url}/metrics").text)
+        assert got[("tdc_records", (("state", "done"),))] == 5
+        assert got[("tdc_records", (("state", "pending"),))] == 2
+        assert got[("tdc_rate_budget_remaining", ())] == 900
+        assert got[("tdc_rate_limited_total", ())] == 2
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        server.stop()
