@@ -8,7 +8,9 @@ looking at HTTP details.
 
 from __future__ import annotations
 
+from connector.trackdechets.batching import MergedRead, ReadPart, chunk, merge_reads
 from connector.trackdechets.classify import Action, classify, transport_error_label
+from connector.trackdechets.client import Operation, OperationOutcome, ResponseInfo, TrackdechetsClient
 from connector.trackdechets.errors import (
     ClientBug,
     InDoubt,
@@ -17,15 +19,29 @@ from connector.trackdechets.errors import (
     TrackdechetsError,
     Unauthenticated,
 )
+from connector.trackdechets.pacing import Pacer, RateHeaders
+from connector.trackdechets.retry import RetryPolicy, build_retrying
 
 __all__ = [
     "Action",
     "ClientBug",
     "InDoubt",
+    "MergedRead",
     "NotSent",
+    "Operation",
+    "OperationOutcome",
+    "Pacer",
+    "RateHeaders",
+    "ReadPart",
     "Rejected",
+    "ResponseInfo",
+    "RetryPolicy",
+    "TrackdechetsClient",
     "TrackdechetsError",
     "Unauthenticated",
+    "build_retrying",
+    "chunk",
     "classify",
+    "merge_reads",
     "transport_error_label",
 ]
