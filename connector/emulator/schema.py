@@ -67,6 +67,7 @@ def load_schema() -> GraphQLSchema:
     schema = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
     date_time = schema.type_map["DateTime"]
     date_time.parse_value = parse_datetime  # type: ignore[attr-defined]
+    date_time.coerce_input_value = parse_datetime  # type: ignore[attr-defined]  # graphql-core 3.3 name
     date_time.parse_literal = _parse_datetime_literal  # type: ignore[attr-defined]
     return schema
 
