@@ -206,6 +206,7 @@ class MetricsServer:
     @property
     def url(self) -> str:
         host = self._server.server_address[0]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{self.port}"
 
     def start(self) -> MetricsServer:
