@@ -45,7 +45,7 @@ class _WaitServerOrBackoff(wait_base):
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
         self._backoff = tenacity.wait_exponential_jitter(
-            initial=policy.initial_backoff, max=policy.max_backoff, jitter=policy.initial_backoff
+            multiplier=policy.initial_backoff, max=policy.max_backoff, jitter=policy.initial_backoff
         )
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
