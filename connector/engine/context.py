@@ -29,6 +29,8 @@ class MappingLike(Protocol):
 
     def apply(self, record: SourceRecord) -> dict[str, Any]: ...
 
+    def required_columns(self) -> set[str]: ...
+
 
 def mapping_version(path: Path) -> str:
     """Hash of the mapping file: a rejected record is re-evaluated when its mapping changes."""

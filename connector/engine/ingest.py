@@ -66,8 +66,13 @@ def map_record(binding: Binding, record: SourceRecord) -> IngestEntry:
         payload = binding.mapping.apply(record)
     except RecordError as exc:
         fields = tuple(getattr(exc, "fields", ()) or ((exc.field,) if exc.field else ()))
+        # Only the columns the mapping reads: the write-back's own columns must not make an
+        # unchanged bad row look new at every pass.
+        used = binding.mapping.required_columns()
+        relevant = {k: v for k, v in record.values.items() if k in used}
+        identity = {"values": relevant, "children": {k: list(v) for k, v in record.children.items()}}
         return IngestEntry(record.key, record.unit, record.origin, None,
-                           _error_hash(raw, binding.version), str(exc), fields, raw)
+                           _error_hash(identity, binding.version), str(exc), fields, raw)
     _stamp_reference(binding, record, payload)
     return IngestEntry(record.key, record.unit, record.origin, payload, payload_hash(payload), raw=raw)
 

@@ -1,0 +1,80 @@
+"""Start the daemon as its own process and wait for what it should do."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connector.domain.demo_companies import DEMO_TOKEN
+
+FAST_SCHEDULE = """
+[schedule]
+ingest_seconds = 0.5
+push_seconds = 0.5
+track_seconds = 0.7
+writeback_seconds = 0.5
+track_overlap_seconds = 5
+
+[daemon]
+drain_timeout_seconds = 10
+
+[logging]
+format = "json"
+level = "INFO"
+"""
+
+
+@dataclass
+class DaemonProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    workdir: Path
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for raw in self.log_path.read_text("utf-8", errors="replace").splitlines():
+            if raw.startswith("{"):
+                lines.append(json.loads(raw))
+        return lines
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+
+def start_daemon(workdir: Path, config: Path, *, extra_env: dict[str, str] | None = None,
+                 name: str = "daemon") -> DaemonProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TDC_")}
+    env.update({"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN, "PYTHONUNBUFFERED": "1", **(extra_env or {})})
+    log_path = workdir / f"{name}.log"
+    handle = log_path.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector", "run", "--config", str(config)],
+        cwd=workdir, env=env, stdout=handle, stderr=subprocess.STDOUT,
+    )
+    handle.close()
+    return DaemonProcess(process, log_path, workdir)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, process: DaemonProcess | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        if process is not None and process.process.poll() is not None:
+            raise AssertionError(f"daemon exited ({process.process.returncode}) while waiting for {what}:\n"
+                                 + process.log_path.read_text("utf-8", errors="replace")[-4000:])
+        time.sleep(0.2)
+    tail = process.log_path.read_text("utf-8", errors="replace")[-4000:] if process else ""
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}\n{tail}")

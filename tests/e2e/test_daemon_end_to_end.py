@@ -1,0 +1,91 @@
+"""A CSV folder and a SQLite table become sealed BSDDs; statuses up to PROCESSED come back.
+
+The daemon runs as its own process (``python -m connector run``) against the emulator over HTTP;
+the test plays the transporter and the treatment site through the emulator's admin API.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+
+from connector.demo.run import EXPECTED, EXPECTED_REJECTED, STORY, _erp_rows, _prepare, _receipt_rows
+from connector.domain.demo_companies import DEMO_TOKEN
+from connector.emulator.testing import ServedEmulator
+from connector.state.store import open_state_store
+from tests.e2e.process import FAST_SCHEDULE, start_daemon, wait_for
+
+
+def _statuses(workdir: Path) -> dict[str, str]:
+    seen = {row["key"]: row.get("remote_status") or row.get("status", "") for row in _receipt_rows(workdir)}
+    seen.update({row["numero"]: row["td_statut"] or "" for row in _erp_rows(workdir)})
+    return seen
+
+
+def test_records_become_bsdds_and_statuses_up_to_processed_are_written_back(
+    tmp_path: Path, emulator: ServedEmulator,
+) -> None:
+    config = _prepare(tmp_path, emulator.url)
+    config.write_text(config.read_text("utf-8") + FAST_SCHEDULE, "utf-8")
+    daemon = start_daemon(tmp_path, config)
+    try:
+        store_url = f"sqlite:///{tmp_path}/var/state.db"
+
+        def synced() -> dict[str, str] | None:
+            if not (tmp_path / "var" / "state.db").exists():
+                return None
+            store = open_state_store(store_url, migrate=False)
+            try:
+                rows = {r.record_key: r for r in store.records()}
+            finally:
+                store.close()
+            ready = {k: r.readable_id for k, r in rows.items() if r.state == "synced" and r.readable_id}
+            if set(STORY) <= set(ready) and {k for k, r in rows.items() if r.state == "rejected"} >= EXPECTED_REJECTED:
+                return {k: v for k, v in ready.items() if v}
+            return None
+
+        readable = wait_for(synced, 40, "every valid record to be created and sealed", daemon)
+        assert all(v.startswith("BSD-") for v in readable.values())
+        with httpx.Client(base_url=emulator.url, timeout=10) as admin:
+            for key, actions in STORY.items():
+                for action in actions:
+                    admin.post(f"_emulator/bsds/{readable[key]}/{action}", json={"author": "Test"}).raise_for_status()
+
+        def written_back() -> bool:
+            seen = _statuses(tmp_path)
+            return all(seen.get(k) == v for k, v in EXPECTED.items())
+
+        wait_for(written_back, 40, f"statuses {EXPECTED} in the receipts and the ERP table", daemon)
+        seen = _statuses(tmp_path)
+        assert {k: seen[k] for k in EXPECTED_REJECTED} == dict.fromkeys(EXPECTED_REJECTED, "rejected")
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.log_path.read_text("utf-8")[-3000:]
+
+    # One BSD per record, sealed once: nothing created twice.
+    journal = list(emulator.emulator.journal)
+    creates = [op for e in journal for op in e["operations"] if "createForm" in op["fields"]]
+    seals = [op for e in journal for op in e["operations"] if "markAsSealed" in op["fields"]]
+    assert len(set(readable.values())) == len(STORY)
+    assert len(creates) == len(STORY)
+    assert len(seals) == len(STORY)
+    # Mutations travel five to a request: 7 creates + 7 seals need 4 requests, not 14.
+    mutation_requests = [e for e in journal
+                         if any({"createForm", "markAsSealed"} & set(op["fields"]) for op in e["operations"])]
+    assert len(mutation_requests) <= 6
+
+    # Rejections name the record, the field and the reason, where the business system sees them.
+    with sqlite3.connect(tmp_path / "erp.db") as connection:
+        (error,) = connection.execute("SELECT td_erreur FROM enlevements WHERE numero = 'ENL-1004'").fetchone()
+    assert "wasteDetails.quantity" in error
+
+    # Logs: JSON lines naming mapping, record key and BSD id on state changes; the token nowhere.
+    lines = daemon.log_lines()
+    sealed = [e for e in lines if e.get("event") == "bsd_sealed"]
+    assert sealed
+    assert all({"mapping", "record_key", "bsd_id", "readable_id"} <= set(e) for e in sealed)
+    for path in [daemon.log_path, *tmp_path.rglob("*.receipt.csv"), tmp_path / "var" / "state.db",
+                 tmp_path / "erp.db"]:
+        assert DEMO_TOKEN.encode() not in path.read_bytes(), f"token found in {path}"
