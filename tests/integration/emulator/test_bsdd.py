@@ -33,8 +33,12 @@ def test_full_life_to_processed_through_the_admin_api(api: Api) -> None:
     sealed = api.gql(SEAL, {"id": form["id"]})["data"]["markAsSealed"]
     assert sealed["status"] == "SEALED"
     previous = sealed["updatedAt"]
-    for action, status in (("sign-emission", "SIGNED_BY_PRODUCER"), ("sign-transport", "SENT"),
-                           ("receive", "ACCEPTED"), ("process", "PROCESSED")):
+    for action, status in (
+        ("sign-emission", "SIGNED_BY_PRODUCER"),
+        ("sign-transport", "SENT"),
+        ("receive", "ACCEPTED"),
+        ("process", "PROCESSED"),
+    ):
         answer = api.admin(form["id"], action)
         assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == status
@@ -44,7 +48,13 @@ def test_full_life_to_processed_through_the_admin_api(api: Api) -> None:
     assert found == [{"id": form["id"], "status": "PROCESSED", "processingOperationDone": "D 10"}]
     logs = api.gql("{ formsLifeCycle { count statusLogs { status form { id } } } }")["data"]["formsLifeCycle"]
     assert [log["status"] for log in logs["statusLogs"]] == [
-        "PROCESSED", "ACCEPTED", "SENT", "SIGNED_BY_PRODUCER", "SEALED", "DRAFT"]
+        "PROCESSED",
+        "ACCEPTED",
+        "SENT",
+        "SIGNED_BY_PRODUCER",
+        "SEALED",
+        "DRAFT",
+    ]
 
 
 def test_refusal_by_the_destination(api: Api) -> None:
@@ -57,8 +67,11 @@ def test_refusal_by_the_destination(api: Api) -> None:
 
 def test_wrong_transition_is_refused_like_the_platform(api: Api) -> None:
     form = api.create_form()
-    body = api.gql("mutation($id: ID!) { signTransportForm(id: $id, input: {takenOverAt: \"2026-01-01T10:00:00Z\","
-                   " takenOverBy: \"X\"}) { id } }", {"id": form["id"]})
+    body = api.gql(
+        'mutation($id: ID!) { signTransportForm(id: $id, input: {takenOverAt: "2026-01-01T10:00:00Z",'
+        ' takenOverBy: "X"}) { id } }',
+        {"id": form["id"]},
+    )
     assert body["errors"][0]["message"] == "Vous ne pouvez pas passer ce bordereau à l'état souhaité."
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
@@ -71,8 +84,14 @@ def test_seal_names_every_missing_field(api: Api) -> None:
     error = api.gql(SEAL, {"id": created["id"]})["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["message"].startswith("Erreur, impossible de valider le bordereau")
-    for path in ("recipient.processingOperation", "wasteDetails.name", "wasteDetails.quantity",
-                 "wasteDetails.packagingInfos", "wasteDetails.isSubjectToADR", "wasteDetails.pop"):
+    for path in (
+        "recipient.processingOperation",
+        "wasteDetails.name",
+        "wasteDetails.quantity",
+        "wasteDetails.packagingInfos",
+        "wasteDetails.isSubjectToADR",
+        "wasteDetails.pop",
+    ):
         assert path in error["extensions"]["invalidArgs"], path
 
 
@@ -86,16 +105,20 @@ def test_invalid_siret_waste_code_and_unregistered_destination(api: Api) -> None
     assert "n'est pas inscrit" in error["message"]
     assert "99 99 99" in error["message"]
     assert error["extensions"]["invalidArgs"] == [
-        "transporter.company.siret", "recipient.company.siret", "transporter.company.siret",
-        "wasteDetails.code"]
+        "transporter.company.siret",
+        "recipient.company.siret",
+        "transporter.company.siret",
+        "wasteDetails.code",
+    ]
 
 
 def test_bad_datetime_is_a_400_naming_the_field(api: Api) -> None:
     form = api.create_form()
     api.gql(SEAL, {"id": form["id"]})
-    response = api.post("mutation($id: ID!, $i: SignEmissionFormInput!) { signEmissionForm(id: $id, input: $i)"
-                        " { id } }", {"id": form["id"], "i": {"quantity": 1, "emittedAt": "yesterday",
-                                                             "emittedBy": "Me"}})
+    response = api.post(
+        "mutation($id: ID!, $i: SignEmissionFormInput!) { signEmissionForm(id: $id, input: $i) { id } }",
+        {"id": form["id"], "i": {"quantity": 1, "emittedAt": "yesterday", "emittedBy": "Me"}},
+    )
     assert response.status_code == 400
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
@@ -123,9 +146,12 @@ def test_aliased_mutations_run_serially_and_null_everything_on_failure(api: Api)
     bad = form_input(custom_id="ALIAS-2")
     bad["wasteDetails"]["code"] = "nope"
     third = form_input(custom_id="ALIAS-3")
-    body = api.gql("mutation($a: CreateFormInput!, $b: CreateFormInput!, $c: CreateFormInput!) {"
-                   " a: createForm(createFormInput: $a) { id } b: createForm(createFormInput: $b) { id }"
-                   " c: createForm(createFormInput: $c) { id } }", {"a": ok, "b": bad, "c": third})
+    body = api.gql(
+        "mutation($a: CreateFormInput!, $b: CreateFormInput!, $c: CreateFormInput!) {"
+        " a: createForm(createFormInput: $a) { id } b: createForm(createFormInput: $b) { id }"
+        " c: createForm(createFormInput: $c) { id } }",
+        {"a": ok, "b": bad, "c": third},
+    )
     assert body["data"] is None
     assert body["errors"][0]["path"] == ["b"]
     stored = {f["customId"] for f in api.served.emulator.store.newest_first("BSDD")}
@@ -134,11 +160,15 @@ def test_aliased_mutations_run_serially_and_null_everything_on_failure(api: Api)
 
 def test_update_then_delete_and_duplicate(api: Api) -> None:
     form = api.create_form()
-    updated = api.gql("mutation($i: UpdateFormInput!) { updateForm(updateFormInput: $i) { customId wasteDetails"
-                      " { name quantity } } }", {"i": {"id": form["id"], "customId": "NEW",
-                                                       "wasteDetails": {"name": "Boues 2"}}})
-    assert updated["data"]["updateForm"] == {"customId": "NEW", "wasteDetails": {"name": "Boues 2",
-                                                                                  "quantity": 1.5}}
+    updated = api.gql(
+        "mutation($i: UpdateFormInput!) { updateForm(updateFormInput: $i) { customId wasteDetails"
+        " { name quantity } } }",
+        {"i": {"id": form["id"], "customId": "NEW", "wasteDetails": {"name": "Boues 2"}}},
+    )
+    assert updated["data"]["updateForm"] == {
+        "customId": "NEW",
+        "wasteDetails": {"name": "Boues 2", "quantity": 1.5},
+    }
     copy = api.gql("mutation($id: ID!) { duplicateForm(id: $id) { id status customId } }", {"id": form["id"]})
     assert copy["data"]["duplicateForm"]["status"] == "DRAFT"
     assert copy["data"]["duplicateForm"]["customId"] is None
