@@ -26,14 +26,23 @@ EX_OK, EX_FAILED, EX_CONFIG = 0, 1, 78
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, default=None,
-                        help="TOML configuration file (default: settings from TDC_* variables only)")
+    parser.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        default=None,
+        help="TOML configuration file (default: settings from TDC_* variables only)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="td-connector", description=(
-        "Connect a business system (SQL database, CSV drop folder) to Trackdéchets: records become "
-        "BSDs exactly once, their statuses come back."))
+    parser = argparse.ArgumentParser(
+        prog="td-connector",
+        description=(
+            "Connect a business system (SQL database, CSV drop folder) to Trackdéchets: records become "
+            "BSDs exactly once, their statuses come back."
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -87,8 +96,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     from connector.settings import load_settings
 
     settings = load_settings(args.config)
-    configure_logging(settings.logging.level, settings.logging.format,
-                      secrets=[settings.trackdechets.token])
+    configure_logging(settings.logging.level, settings.logging.format, secrets=[settings.trackdechets.token])
     for warning in settings.warnings:
         structlog.get_logger("connector").warning("config_warning", message=warning)
     config_dir = args.config.expanduser().absolute().parent if args.config else Path.cwd()
@@ -160,8 +168,15 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from connector.service import retry_rejected
 
     settings, config_dir = _load(args)
-    return retry_rejected(settings, config_dir, keys=args.key, since=args.since,
-                          all_rejected=args.all_rejected, mapping=args.mapping, dry_run=args.dry_run)
+    return retry_rejected(
+        settings,
+        config_dir,
+        keys=args.key,
+        since=args.since,
+        all_rejected=args.all_rejected,
+        mapping=args.mapping,
+        dry_run=args.dry_run,
+    )
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -179,8 +194,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": cmd_run, "sync": cmd_sync, "check": cmd_check, "preview": cmd_preview,
-    "status": cmd_status, "retry": cmd_retry, "emulator": cmd_emulator, "demo": cmd_demo,
+    "run": cmd_run,
+    "sync": cmd_sync,
+    "check": cmd_check,
+    "preview": cmd_preview,
+    "status": cmd_status,
+    "retry": cmd_retry,
+    "emulator": cmd_emulator,
+    "demo": cmd_demo,
 }
 
 

@@ -33,8 +33,10 @@ def print_status(report: StatusReport, *, as_json: bool, console: Console | None
         return
     console = console or Console()
     console.print(_records_table(report.counts))
-    console.print(f"in doubt (awaiting reconciliation): {report.in_doubt}    "
-                  f"write-back backlog: {report.writeback_backlog}")
+    console.print(
+        f"in doubt (awaiting reconciliation): {report.in_doubt}    "
+        f"write-back backlog: {report.writeback_backlog}"
+    )
     if report.rejected:
         table = Table(title="Rejected and conflicting records (newest first)")
         for column in ("mapping", "key", "state", "error"):
@@ -47,8 +49,12 @@ def print_status(report: StatusReport, *, as_json: bool, console: Console | None
         for column in ("step", "started", "ok", "summary"):
             table.add_column(column, overflow="fold")
         for run in report.last_runs:
-            table.add_row(run["step"], run["started_at"], "yes" if run["ok"] else "NO",
-                          json.dumps(run["summary"]) if run["summary"] else "")
+            table.add_row(
+                run["step"],
+                run["started_at"],
+                "yes" if run["ok"] else "NO",
+                json.dumps(run["summary"]) if run["summary"] else "",
+            )
         console.print(table)
 
 

@@ -50,8 +50,13 @@ def build_client(settings: Settings, **overrides: Any) -> TrackdechetsClient:
             "systemd credential named td-token"
         )
     return TrackdechetsClient(
-        td.url, token, timeout=td.timeout_seconds, pacer=pacer, retry=retry,
-        user_agent=f"trackdechets-connector/{__version__}", **overrides,
+        td.url,
+        token,
+        timeout=td.timeout_seconds,
+        pacer=pacer,
+        retry=retry,
+        user_agent=f"trackdechets-connector/{__version__}",
+        **overrides,
     )
 
 
@@ -83,26 +88,34 @@ def mapping_globs(settings: Settings, config_dir: Path) -> list[str]:
     return out
 
 
-def build_runtime(settings: Settings, config_dir: Path, *, offline: bool = False,
-                  dry_run: bool = False) -> Runtime:
+def build_runtime(
+    settings: Settings, config_dir: Path, *, offline: bool = False, dry_run: bool = False
+) -> Runtime:
     """Everything ``run`` needs, validated; every mapping problem is reported at once."""
     state_dir = Path(settings.state.dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     client = None if offline else build_client(settings)
     post = (lambda query, variables: client.query(query, variables)) if client is not None else None
     schema = load_target_schema(
-        post, cache_dir=state_dir / "schema-cache", max_age_hours=settings.trackdechets.schema_cache_hours,
+        post,
+        cache_dir=state_dir / "schema-cache",
+        max_age_hours=settings.trackdechets.schema_cache_hours,
         url=settings.trackdechets.url,
     )
     mappings = load_mappings(mapping_globs(settings, config_dir), schema, base_dir=config_dir)
     if not mappings:
-        raise MappingError("no mapping file found",
-                           problems=[f"mappings.paths: no file matches {settings.mappings.paths}"])
+        raise MappingError(
+            "no mapping file found", problems=[f"mappings.paths: no file matches {settings.mappings.paths}"]
+        )
     bindings: list[Binding] = []
     problems: list[str] = []
     for mapping in mappings:
-        source = open_source(mapping.source, base_dir=Path(mapping.path).parent,
-                             mapping_name=mapping.name, state_dir=state_dir / "sources")
+        source = open_source(
+            mapping.source,
+            base_dir=Path(mapping.path).parent,
+            mapping_name=mapping.name,
+            state_dir=state_dir / "sources",
+        )
         columns = source.columns()
         if columns is not None:
             problems.extend(mapping.check_columns(columns))

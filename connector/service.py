@@ -69,12 +69,12 @@ def sync_once(runtime: Runtime, stop: threading.Event, *, progress: bool = False
             totals[state] = totals.get(state, 0) + n
     new_rejections = sum(r.get("rejected", 0) for r in results)
     ok = all(r["ok"] for r in results) and new_rejections == 0
-    return {"ok": ok, "steps": results, "records": counts, "totals": totals,
-            "new_rejections": new_rejections}
+    return {"ok": ok, "steps": results, "records": counts, "totals": totals, "new_rejections": new_rejections}
 
 
-def run_daemon(settings: Settings, config_dir: Path, *, dry_run: bool = False,
-               config_path: Path | None = None) -> int:
+def run_daemon(
+    settings: Settings, config_dir: Path, *, dry_run: bool = False, config_path: Path | None = None
+) -> int:
     from connector.daemon import Daemon
     from connector.metrics import build_metrics
 
@@ -84,6 +84,7 @@ def run_daemon(settings: Settings, config_dir: Path, *, dry_run: bool = False,
         def step(stop: threading.Event) -> object:
             with holder["rt"].pipeline.lock:
                 return run_step(holder["rt"].pipeline, name, stop)
+
         return step
 
     def reload() -> bool:
@@ -103,14 +104,21 @@ def run_daemon(settings: Settings, config_dir: Path, *, dry_run: bool = False,
         return True
 
     schedule = settings.schedule
-    intervals = {"ingest": schedule.ingest_seconds, "push": schedule.push_seconds,
-                 "track": schedule.track_seconds, "writeback": schedule.writeback_seconds}
+    intervals = {
+        "ingest": schedule.ingest_seconds,
+        "push": schedule.push_seconds,
+        "track": schedule.track_seconds,
+        "writeback": schedule.writeback_seconds,
+    }
     steps = {name: make_step(name) for name in STEPS}
-    daemon = Daemon(steps, intervals, drain_timeout=settings.daemon.drain_timeout_seconds,
-                    on_reload=reload)
+    daemon = Daemon(steps, intervals, drain_timeout=settings.daemon.drain_timeout_seconds, on_reload=reload)
     metrics = build_metrics(settings, daemon, lambda: holder["rt"]) if settings.metrics.enabled else None
-    log.info("daemon_starting", mappings=[b.mapping.name for b in holder["rt"].pipeline.bindings],
-             url=settings.trackdechets.url, dry_run=dry_run)
+    log.info(
+        "daemon_starting",
+        mappings=[b.mapping.name for b in holder["rt"].pipeline.bindings],
+        url=settings.trackdechets.url,
+        dry_run=dry_run,
+    )
     try:
         return daemon.run()
     finally:
@@ -126,8 +134,9 @@ def check(settings: Settings, config_dir: Path, *, offline: bool = False) -> int
         print(f"configuration: ok ({len(runtime.pipeline.bindings)} mapping(s))")
         for binding in runtime.pipeline.bindings:
             m = binding.mapping
-            print(f"  mapping {m.name}: {m.kind.name.value} from {type(binding.source).__name__}, "
-                  f"seal={m.seal}")
+            print(
+                f"  mapping {m.name}: {m.kind.name.value} from {type(binding.source).__name__}, seal={m.seal}"
+            )
         if offline or runtime.client is None:
             return 0
         try:
@@ -141,8 +150,9 @@ def check(settings: Settings, config_dir: Path, *, offline: bool = False) -> int
         runtime.close()
 
 
-def preview(settings: Settings, config_dir: Path, *, limit: int, as_json: bool,
-            only: str | None = None) -> int:
+def preview(
+    settings: Settings, config_dir: Path, *, limit: int, as_json: bool, only: str | None = None
+) -> int:
     """The documents ``limit`` records per mapping would produce; nothing is sent or stored."""
     from connector.trackdechets.schema import validate_operation
 
@@ -162,15 +172,23 @@ def preview(settings: Settings, config_dir: Path, *, limit: int, as_json: bool,
                     entry = map_record(binding, record)
                     if entry.payload is None:
                         failures += 1
-                        _emit(as_json, {"mapping": binding.mapping.name, "key": record.key,
-                                        "error": entry.error})
+                        _emit(
+                            as_json,
+                            {"mapping": binding.mapping.name, "key": record.key, "error": entry.error},
+                        )
                         continue
                     op = create_op(binding.mapping.kind, entry.payload)
                     problems = validate_operation(runtime.schema, op.query, op.variables)
                     failures += bool(problems)
-                    _emit(as_json, {"query": op.query, "variables": op.variables,
-                                    **({"problems": problems} if problems else {})},
-                          header=f"# {binding.mapping.name} / {record.key} ({record.origin})")
+                    _emit(
+                        as_json,
+                        {
+                            "query": op.query,
+                            "variables": op.variables,
+                            **({"problems": problems} if problems else {}),
+                        },
+                        header=f"# {binding.mapping.name} / {record.key} ({record.origin})",
+                    )
                 if shown >= limit:
                     break
     finally:
@@ -187,8 +205,16 @@ def _emit(as_json: bool, obj: dict[str, Any], header: str | None = None) -> None
     print(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
-def retry_rejected(settings: Settings, config_dir: Path, *, keys: list[str] | None, since: str | None,
-                   all_rejected: bool, mapping: str | None, dry_run: bool) -> int:
+def retry_rejected(
+    settings: Settings,
+    config_dir: Path,
+    *,
+    keys: list[str] | None,
+    since: str | None,
+    all_rejected: bool,
+    mapping: str | None,
+    dry_run: bool,
+) -> int:
     """Re-map rejected records with the current mapping and put them back in line."""
     runtime = build_runtime(settings, config_dir, offline=True)
     pipeline = runtime.pipeline
@@ -215,8 +241,9 @@ def retry_rejected(settings: Settings, config_dir: Path, *, keys: list[str] | No
                     still_failing += 1
                     continue
                 raw = json.loads(row.source_values)
-                record = SourceRecord(row.record_key, raw.get("values", {}), row.origin, row.unit,
-                                      raw.get("children", {}))
+                record = SourceRecord(
+                    row.record_key, raw.get("values", {}), row.origin, row.unit, raw.get("children", {})
+                )
                 entry = map_record(binding, record)
                 if entry.payload is None:
                     print(f"{row.mapping} / {row.record_key}: still invalid: {entry.error}")
@@ -224,8 +251,11 @@ def retry_rejected(settings: Settings, config_dir: Path, *, keys: list[str] | No
                     if not dry_run:
                         row.last_error = entry.error
                     continue
-                op = row.next_op if row.next_op in ("seal",) and row.payload_hash == entry.hash else (
-                    "update" if row.bsd_id else "create")
+                op = (
+                    row.next_op
+                    if row.next_op in ("seal",) and row.payload_hash == entry.hash
+                    else ("update" if row.bsd_id else "create")
+                )
                 print(f"{row.mapping} / {row.record_key}: {'would replay' if dry_run else 'replayed'} ({op})")
                 replayed += 1
                 if dry_run:

@@ -44,8 +44,12 @@ STORY: dict[str, list[str]] = {
     "ENL-1003": ["sign-emission"],
 }
 EXPECTED = {
-    "BE-2026-0412": "PROCESSED", "BE-2026-0413": "AWAITING_GROUP", "BE-2026-0414": "SENT",
-    "BE-2026-0416": "REFUSED", "ENL-1001": "PROCESSED", "ENL-1002": "ACCEPTED",
+    "BE-2026-0412": "PROCESSED",
+    "BE-2026-0413": "AWAITING_GROUP",
+    "BE-2026-0414": "SENT",
+    "BE-2026-0416": "REFUSED",
+    "ENL-1001": "PROCESSED",
+    "ENL-1002": "ACCEPTED",
     "ENL-1003": "SIGNED_BY_PRODUCER",
 }
 EXPECTED_REJECTED = {"BE-2026-0415", "ENL-1004"}
@@ -79,8 +83,9 @@ def _prepare(workdir: Path, url: str) -> Path:
         (workdir / "mappings" / name).write_bytes(_asset(name))
     # The CSV mapping reads `inbox` beside the mapping file: point it at the work folder's inbox.
     csv_mapping = workdir / "mappings" / "bsdd_csv.toml"
-    csv_mapping.write_text(csv_mapping.read_text("utf-8").replace('folder = "inbox"', 'folder = "../inbox"'),
-                           "utf-8")
+    csv_mapping.write_text(
+        csv_mapping.read_text("utf-8").replace('folder = "inbox"', 'folder = "../inbox"'), "utf-8"
+    )
     sql_mapping = workdir / "mappings" / "bsdd_sqlite.toml"
     sql_mapping.write_text(sql_mapping.read_text("utf-8").replace("{workdir}", workdir.as_posix()), "utf-8")
     database = workdir / "erp.db"
@@ -102,8 +107,9 @@ def _act(console: Console, url: str, readable_ids: dict[str, str]) -> None:
                 response = admin.post(f"_emulator/bsds/{readable}/{action}", json={"author": "Démo"})
                 if response.status_code != 200:
                     raise RuntimeError(f"emulator refused {action} on {readable}: {response.text}")
-            console.print(f"  {key} → {readable}: {', '.join(actions)} → "
-                          f"[bold]{response.json()['status']}[/bold]")
+            console.print(
+                f"  {key} → {readable}: {', '.join(actions)} → [bold]{response.json()['status']}[/bold]"
+            )
 
 
 def _receipt_rows(workdir: Path) -> list[dict[str, str]]:
@@ -117,8 +123,12 @@ def _receipt_rows(workdir: Path) -> list[dict[str, str]]:
 def _erp_rows(workdir: Path) -> list[dict[str, Any]]:
     with sqlite3.connect(workdir / "erp.db") as connection:
         connection.row_factory = sqlite3.Row
-        return [dict(r) for r in connection.execute(
-            "SELECT numero, td_numero, td_statut, td_erreur FROM enlevements ORDER BY numero")]
+        return [
+            dict(r)
+            for r in connection.execute(
+                "SELECT numero, td_numero, td_statut, td_erreur FROM enlevements ORDER BY numero"
+            )
+        ]
 
 
 def _show(console: Console, workdir: Path) -> dict[str, str]:
@@ -127,23 +137,28 @@ def _show(console: Console, workdir: Path) -> dict[str, str]:
     for column in ("key", "readable_id", "status", "remote_status", "error"):
         table.add_column(column, overflow="fold")
     for row in _receipt_rows(workdir):
-        table.add_row(row.get("key", ""), row.get("readable_id", ""), row.get("status", ""),
-                      row.get("remote_status", ""), (row.get("error") or "")[:160])
+        table.add_row(
+            row.get("key", ""),
+            row.get("readable_id", ""),
+            row.get("status", ""),
+            row.get("remote_status", ""),
+            (row.get("error") or "")[:160],
+        )
         seen[row.get("key", "")] = row.get("remote_status") or row.get("status", "")
     console.print(table)
     table = Table(title="ERP table `enlevements`, columns td_* written back by UPDATE")
     for column in ("numero", "td_numero", "td_statut", "td_erreur"):
         table.add_column(column, overflow="fold")
     for row in _erp_rows(workdir):
-        table.add_row(row["numero"], row["td_numero"] or "", row["td_statut"] or "",
-                      (row["td_erreur"] or "")[:160])
+        table.add_row(
+            row["numero"], row["td_numero"] or "", row["td_statut"] or "", (row["td_erreur"] or "")[:160]
+        )
         seen[row["numero"]] = row["td_statut"] or ""
     console.print(table)
     return seen
 
 
-def run_demo(workdir: Path | None = None, *, json_logs: bool = False,
-             console: Console | None = None) -> int:
+def run_demo(workdir: Path | None = None, *, json_logs: bool = False, console: Console | None = None) -> int:
     """Run the story; 0 when every record ends where the story says it should."""
     console = console or Console()
     with ExitStack() as stack:
@@ -170,8 +185,10 @@ def run_demo(workdir: Path | None = None, *, json_logs: bool = False,
             console.print(f"  {step['step']:<10} {details}")
         readable = {r.record_key: r.readable_id or "" for r in runtime.store.records()}
 
-        console.print("\n[bold]2. The other parties act[/bold] (emulator admin API: producer signature, "
-                      "transporter, treatment site)")
+        console.print(
+            "\n[bold]2. The other parties act[/bold] (emulator admin API: producer signature, "
+            "transporter, treatment site)"
+        )
         _act(console, served.url, readable)
 
         console.print("\n[bold]3. Sync again:[/bold] statuses are tracked and written back")
@@ -186,8 +203,10 @@ def run_demo(workdir: Path | None = None, *, json_logs: bool = False,
         if wrong:
             console.print(f"[red]demo: unexpected statuses: {wrong}[/red]")
             return 1
-        console.print("\n[green]demo: ok[/green] — every valid record became a BSDD and its status came "
-                      "back; the two invalid ones were rejected with the field and the reason.")
+        console.print(
+            "\n[green]demo: ok[/green] — every valid record became a BSDD and its status came "
+            "back; the two invalid ones were rejected with the field and the reason."
+        )
         if log_stream is not None:
             console.print(f"Logs (JSON lines): {workdir / 'demo.log'}")
         if workdir.name.startswith("td-demo-"):

@@ -55,9 +55,14 @@ def _error_hash(values: Any, version: str) -> str:
 
 
 def raw_json(record: SourceRecord) -> str:
-    return json.dumps({"values": dict(record.values),
-                       "children": {k: [dict(r) for r in v] for k, v in record.children.items()}},
-                      ensure_ascii=False, default=str)
+    return json.dumps(
+        {
+            "values": dict(record.values),
+            "children": {k: [dict(r) for r in v] for k, v in record.children.items()},
+        },
+        ensure_ascii=False,
+        default=str,
+    )
 
 
 def map_record(binding: Binding, record: SourceRecord) -> IngestEntry:
@@ -71,8 +76,16 @@ def map_record(binding: Binding, record: SourceRecord) -> IngestEntry:
         used = binding.mapping.required_columns()
         relevant = {k: v for k, v in record.values.items() if k in used}
         identity = {"values": relevant, "children": {k: list(v) for k, v in record.children.items()}}
-        return IngestEntry(record.key, record.unit, record.origin, None,
-                           _error_hash(identity, binding.version), str(exc), fields, raw)
+        return IngestEntry(
+            record.key,
+            record.unit,
+            record.origin,
+            None,
+            _error_hash(identity, binding.version),
+            str(exc),
+            fields,
+            raw,
+        )
     _stamp_reference(binding, record, payload)
     return IngestEntry(record.key, record.unit, record.origin, payload, payload_hash(payload), raw=raw)
 
@@ -93,9 +106,15 @@ def _stamp_reference(binding: Binding, record: SourceRecord, payload: dict[str, 
 def problem_entry(binding: Binding, problem: RowProblem) -> IngestEntry:
     where = problem.origin + (f", column {problem.column!r}" if problem.column else "")
     key = problem.key or f"!{problem.origin}"
-    return IngestEntry(key, problem.unit, problem.origin, None,
-                       _error_hash({"reason": problem.reason, "raw": problem.raw}, binding.version),
-                       f"{where}: {problem.reason}", (problem.column,) if problem.column else ())
+    return IngestEntry(
+        key,
+        problem.unit,
+        problem.origin,
+        None,
+        _error_hash({"reason": problem.reason, "raw": problem.raw}, binding.version),
+        f"{where}: {problem.reason}",
+        (problem.column,) if problem.column else (),
+    )
 
 
 def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], counts: Counter[str]) -> None:
@@ -107,7 +126,7 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
     keys = list(latest)
     existing: dict[str, Record] = {}
     for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
+        chunk = keys[start : start + 500]
         for row in session.scalars(
             select(Record).where(Record.mapping == mapping.name, Record.record_key.in_(chunk))
         ):
@@ -115,17 +134,31 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
     now = utcnow()
     for key, entry in latest.items():
         row = existing.get(key)
-        payload_text = json.dumps(entry.payload, sort_keys=True, ensure_ascii=False) if entry.payload else None
+        payload_text = (
+            json.dumps(entry.payload, sort_keys=True, ensure_ascii=False) if entry.payload else None
+        )
         if row is None:
-            session.add(Record(
-                mapping=mapping.name, record_key=key, kind=kind.name.value, unit=entry.unit,
-                origin=entry.origin, emitter_siret=_emitter_siret(entry.payload), payload=payload_text,
-                payload_hash=entry.hash, source_values=entry.raw,
-                state=RecordState.REJECTED if entry.error else RecordState.PENDING,
-                next_op=None if entry.error else "create",
-                last_error=entry.error, error_fields=json.dumps(entry.fields) if entry.fields else None,
-                attempts=0, writeback_due=True, created_at=now, updated_at=now,
-            ))
+            session.add(
+                Record(
+                    mapping=mapping.name,
+                    record_key=key,
+                    kind=kind.name.value,
+                    unit=entry.unit,
+                    origin=entry.origin,
+                    emitter_siret=_emitter_siret(entry.payload),
+                    payload=payload_text,
+                    payload_hash=entry.hash,
+                    source_values=entry.raw,
+                    state=RecordState.REJECTED if entry.error else RecordState.PENDING,
+                    next_op=None if entry.error else "create",
+                    last_error=entry.error,
+                    error_fields=json.dumps(entry.fields) if entry.fields else None,
+                    attempts=0,
+                    writeback_due=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             counts["rejected" if entry.error else "new"] += 1
             continue
         if row.payload_hash == entry.hash:

@@ -111,10 +111,14 @@ class BsdSnapshot:
 def snapshot(kind: BsdKind, node: dict[str, Any]) -> BsdSnapshot:
     status = node["status"]
     return BsdSnapshot(
-        id=node["id"], readable_id=node.get("readableId") or node["id"], status=status,
+        id=node["id"],
+        readable_id=node.get("readableId") or node["id"],
+        status=status,
         is_draft=bool(node.get("isDraft")) or (status == "DRAFT"),
-        updated_at=node.get("updatedAt"), created_at=node.get("createdAt"),
-        custom_id=node.get("customId"), node=node,
+        updated_at=node.get("updatedAt"),
+        created_at=node.get("createdAt"),
+        custom_id=node.get("customId"),
+        node=node,
     )
 
 

@@ -67,7 +67,11 @@ def _after_success(pipeline: Pipeline, row: Record, op: str, data: dict[str, Any
     kind = get_kind(row.kind)
     snap = snapshot(kind, data)
     row.bsd_id, row.readable_id = snap.id, snap.readable_id
-    row.remote_status, row.remote_is_draft, row.remote_updated_at = snap.status, snap.is_draft, snap.updated_at
+    row.remote_status, row.remote_is_draft, row.remote_updated_at = (
+        snap.status,
+        snap.is_draft,
+        snap.updated_at,
+    )
     binding = pipeline.binding(row.mapping)
     wants_seal = bool(binding and binding.mapping.seal)
     if row.intent_hash and row.intent_hash != row.payload_hash:
@@ -106,8 +110,13 @@ def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Count
             if verdict.applied and verdict.found is not None:
                 event = _after_success(pipeline, row, op, verdict.found.node)
                 counts[f"{event}_adopted"] += 1
-                log.info("in_doubt_adopted", bsd_id=row.bsd_id, readable_id=row.readable_id,
-                         status=row.remote_status, note=verdict.note)
+                log.info(
+                    "in_doubt_adopted",
+                    bsd_id=row.bsd_id,
+                    readable_id=row.readable_id,
+                    status=row.remote_status,
+                    note=verdict.note,
+                )
             else:
                 row.state = RecordState.PENDING
                 row.next_op = op
@@ -130,7 +139,10 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -
             row.state = RecordState.IN_FLIGHT
             row.attempts += 1
             record.attempts = row.attempts
-    operations = [Operation(op.query, op.variables, op.operation_name, tag=r.id) for op, r in zip(ops, chunk, strict=True)]
+    operations = [
+        Operation(op.query, op.variables, op.operation_name, tag=r.id)
+        for op, r in zip(ops, chunk, strict=True)
+    ]
     outcomes = pipeline.client.execute_mutations(operations)
     keep_going = True
     with pipeline.store.session() as session:
@@ -138,8 +150,9 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -
             row = session.get(Record, record.id)
             assert row is not None
             intent = row.intent_op or "create"
-            log = pipeline.log.bind(mapping=row.mapping, record_key=row.record_key, op=intent,
-                                    attempt=row.attempts)
+            log = pipeline.log.bind(
+                mapping=row.mapping, record_key=row.record_key, op=intent, attempt=row.attempts
+            )
             error = getattr(outcome, "error", None)
             row.updated_at = utcnow()
             if error is None:
@@ -148,8 +161,9 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -
                 _clear_intent(row)
                 row.writeback_due = True
                 counts[event] += 1
-                log.info(f"bsd_{event}", bsd_id=row.bsd_id, readable_id=row.readable_id,
-                         status=row.remote_status)
+                log.info(
+                    f"bsd_{event}", bsd_id=row.bsd_id, readable_id=row.readable_id, status=row.remote_status
+                )
             elif isinstance(error, InDoubt):
                 row.next_attempt_at = utcnow() + timedelta(seconds=pipeline.options.reconcile_grace_seconds)
                 counts["in_doubt"] += 1
@@ -173,13 +187,19 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -
                 row.error_fields = json.dumps(list(fields)) if fields else None
                 row.writeback_due = True
                 counts["rejected"] += 1
-                log.warning("record_rejected", bsd_id=row.bsd_id, error=str(error),
-                            permanent=isinstance(error, Rejected))
+                log.warning(
+                    "record_rejected",
+                    bsd_id=row.bsd_id,
+                    error=str(error),
+                    permanent=isinstance(error, Rejected),
+                )
     if not keep_going:
         pipeline.paused_until = utcnow() + timedelta(seconds=pipeline.options.auth_pause_seconds)
-        pipeline.log.error("push_paused_unauthenticated",
-                           hint="the token is missing, revoked or wrong: fix it, pushing resumes by itself",
-                           pause_seconds=pipeline.options.auth_pause_seconds)
+        pipeline.log.error(
+            "push_paused_unauthenticated",
+            hint="the token is missing, revoked or wrong: fix it, pushing resumes by itself",
+            pause_seconds=pipeline.options.auth_pause_seconds,
+        )
     return keep_going
 
 
@@ -208,8 +228,13 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
             continue  # re-read: reconciled rows may now be due for their next step
         if options.dry_run:
             for r in fresh:
-                pipeline.log.info("dry_run_would_send", mapping=r.mapping, record_key=r.record_key,
-                                  op=r.next_op, bsd_id=r.bsd_id)
+                pipeline.log.info(
+                    "dry_run_would_send",
+                    mapping=r.mapping,
+                    record_key=r.record_key,
+                    op=r.next_op,
+                    bsd_id=r.bsd_id,
+                )
                 counts[f"would_{r.next_op}"] += 1
                 skipped.add(r.id)
             continue
@@ -225,15 +250,17 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
                 room -= 1
             chosen.append(r)
         if not chosen:
-            pipeline.log.warning("max_creations_per_run_reached", limit=options.max_creations_per_run,
-                                 hint="the rest is sent on the next run; raise safety.max_creations_per_run "
-                                 "for a backfill")
+            pipeline.log.warning(
+                "max_creations_per_run_reached",
+                limit=options.max_creations_per_run,
+                hint="the rest is sent on the next run; raise safety.max_creations_per_run for a backfill",
+            )
             counts["creation_limit_reached"] += 1
             break
         for start in range(0, len(chosen), options.push_chunk):
             if stop.is_set():
                 break
-            chunk = chosen[start:start + options.push_chunk]
+            chunk = chosen[start : start + options.push_chunk]
             creations += sum(1 for r in chunk if r.next_op == "create")
             if not _send_chunk(pipeline, chunk, counts):
                 return dict(counts)

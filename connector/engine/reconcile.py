@@ -53,7 +53,7 @@ def _iso(value: Any) -> str:
 def _run_reads(pipeline: Pipeline, reads: Sequence[PlannedRead]) -> list[Any]:
     results: list[Any] = []
     for start in range(0, len(reads), 5):
-        chunk = list(reads[start:start + 5])
+        chunk = list(reads[start : start + 5])
         query, variables, aliases = merge(chunk)
         data = pipeline.client.query(query, variables, operation_name="Reads")
         results.extend(data.get(alias) for alias in aliases)
@@ -103,19 +103,28 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
 
     if creates_by_id:
         results = _run_reads(pipeline, [read for _, read in creates_by_id])
-        found_ids = {n["id"] for (rec, read), res in zip(creates_by_id, results, strict=True)
-                     for n in nodes_of(res, read.connection)}
+        found_ids = {
+            n["id"]
+            for (rec, read), res in zip(creates_by_id, results, strict=True)
+            for n in nodes_of(res, read.connection)
+        }
         taken = _adopted_ids(pipeline, found_ids)
         for (record, read), result in zip(creates_by_id, results, strict=True):
             kind = get_kind(record.kind)
-            nodes = [n for n in nodes_of(result, read.connection)
-                     if n.get("customId") == record.record_key and n["id"] not in taken]
+            nodes = [
+                n
+                for n in nodes_of(result, read.connection)
+                if n.get("customId") == record.record_key and n["id"] not in taken
+            ]
             note = f"{len(nodes)} BSDs carry customId {record.record_key!r}" if len(nodes) > 1 else None
             # The oldest one is the one this record created first; later ones are duplicates
             # made by someone else and are reported, never deleted.
             nodes.sort(key=lambda n: n.get("createdAt") or "")
-            verdicts.append(Verdict(record.id, snapshot(kind, nodes[0]) if nodes else None,
-                                    applied=bool(nodes), note=note))
+            verdicts.append(
+                Verdict(
+                    record.id, snapshot(kind, nodes[0]) if nodes else None, applied=bool(nodes), note=note
+                )
+            )
             if nodes:
                 taken.add(nodes[0]["id"])
 
@@ -158,7 +167,7 @@ def _reconcile_seal(pipeline: Pipeline, record: Record) -> Verdict:
     """Read the BSD (a targeted read, not polling): sealed already, or still a draft?"""
     kind = get_kind(record.kind)
     field = "form" if kind.name.value == "BSDD" else kind.one_query
-    query = (f"query ReadOne($id: ID!) {{ {field}(id: $id) {{ {selection(kind)} }} }}")
+    query = f"query ReadOne($id: ID!) {{ {field}(id: $id) {{ {selection(kind)} }} }}"
     data = pipeline.client.query(query, {"id": record.bsd_id}, operation_name="ReadOne")
     node = data.get(field)
     snap = snapshot(kind, node) if node else None

@@ -50,7 +50,9 @@ def _targets(pipeline: Pipeline) -> dict[str, set[str]]:
     return out
 
 
-def _apply_nodes(pipeline: Pipeline, kind_name: str, nodes: list[dict[str, Any]], counts: Counter[str]) -> None:
+def _apply_nodes(
+    pipeline: Pipeline, kind_name: str, nodes: list[dict[str, Any]], counts: Counter[str]
+) -> None:
     if not nodes:
         return
     kind = get_kind(kind_name)
@@ -70,13 +72,20 @@ def _apply_nodes(pipeline: Pipeline, kind_name: str, nodes: list[dict[str, Any]]
             row.updated_at = utcnow()
             counts["status_changes"] += int(previous != snap.status)
             if previous != snap.status:
-                pipeline.log.info("bsd_status_changed", mapping=row.mapping, record_key=row.record_key,
-                                  bsd_id=row.bsd_id, readable_id=row.readable_id,
-                                  previous=previous, status=snap.status)
+                pipeline.log.info(
+                    "bsd_status_changed",
+                    mapping=row.mapping,
+                    record_key=row.record_key,
+                    bsd_id=row.bsd_id,
+                    readable_id=row.readable_id,
+                    previous=previous,
+                    status=snap.status,
+                )
 
 
-def _walk(pipeline: Pipeline, kind_name: str, siret: str, since: str, stop: threading.Event,
-          counts: Counter[str]) -> bool:
+def _walk(
+    pipeline: Pipeline, kind_name: str, siret: str, since: str, stop: threading.Event, counts: Counter[str]
+) -> bool:
     kind = get_kind(kind_name)
     after: str | None = None
     for _ in range(10_000):

@@ -20,8 +20,13 @@ __all__ = ["writeback"]
 
 def _update_of(row: Record) -> WriteBack:
     return WriteBack(
-        key=row.record_key, unit=row.unit, bsd_id=row.bsd_id, readable_id=row.readable_id,
-        status=row.state, remote_status=row.remote_status, error=row.last_error,
+        key=row.record_key,
+        unit=row.unit,
+        bsd_id=row.bsd_id,
+        readable_id=row.readable_id,
+        status=row.state,
+        remote_status=row.remote_status,
+        error=row.last_error,
         updated_at=row.updated_at.isoformat().replace("+00:00", "Z"),
     )
 
@@ -33,11 +38,14 @@ def writeback(pipeline: Pipeline, stop: threading.Event, page: int = 500) -> dic
         last_id = 0
         while not stop.is_set():
             with pipeline.store.session() as session:
-                rows = list(session.scalars(
-                    select(Record).where(Record.mapping == name, Record.writeback_due.is_(True),
-                                         Record.id > last_id)
-                    .order_by(Record.id).limit(page)
-                ))
+                rows = list(
+                    session.scalars(
+                        select(Record)
+                        .where(Record.mapping == name, Record.writeback_due.is_(True), Record.id > last_id)
+                        .order_by(Record.id)
+                        .limit(page)
+                    )
+                )
             if not rows:
                 break
             last_id = rows[-1].id

@@ -136,25 +136,37 @@ class StateStore:
                 .order_by(Record.updated_at.desc())
                 .limit(top)
             ).all()
-            in_doubt = session.scalar(
-                select(func.count()).select_from(Record).where(Record.intent_op.is_not(None))
-            ) or 0
-            backlog = session.scalar(
-                select(func.count()).select_from(Record).where(Record.writeback_due.is_(True))
-            ) or 0
+            in_doubt = (
+                session.scalar(select(func.count()).select_from(Record).where(Record.intent_op.is_not(None)))
+                or 0
+            )
+            backlog = (
+                session.scalar(select(func.count()).select_from(Record).where(Record.writeback_due.is_(True)))
+                or 0
+            )
             runs = session.scalars(select(StepRun).order_by(StepRun.id.desc()).limit(12)).all()
             return StatusReport(
                 counts=self.counts(),
                 rejected=[
-                    {"mapping": r.mapping, "key": r.record_key, "state": r.state, "origin": r.origin,
-                     "error": r.last_error, "updated_at": r.updated_at.isoformat()}
+                    {
+                        "mapping": r.mapping,
+                        "key": r.record_key,
+                        "state": r.state,
+                        "origin": r.origin,
+                        "error": r.last_error,
+                        "updated_at": r.updated_at.isoformat(),
+                    }
                     for r in rejected
                 ],
                 in_doubt=in_doubt,
                 writeback_backlog=backlog,
                 last_runs=[
-                    {"step": r.step, "started_at": r.started_at.isoformat(), "ok": r.ok,
-                     "summary": json.loads(r.summary) if r.summary else None}
+                    {
+                        "step": r.step,
+                        "started_at": r.started_at.isoformat(),
+                        "ok": r.ok,
+                        "summary": json.loads(r.summary) if r.summary else None,
+                    }
                     for r in runs
                 ],
             )

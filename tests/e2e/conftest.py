@@ -14,4 +14,3 @@ from connector.emulator.testing import ServedEmulator, serve_in_thread
 def emulator() -> Iterator[ServedEmulator]:
     with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
         yield served
-

@@ -51,21 +51,27 @@ class DaemonProcess:
         return self.process.wait(timeout=timeout)
 
 
-def start_daemon(workdir: Path, config: Path, *, extra_env: dict[str, str] | None = None,
-                 name: str = "daemon") -> DaemonProcess:
+def start_daemon(
+    workdir: Path, config: Path, *, extra_env: dict[str, str] | None = None, name: str = "daemon"
+) -> DaemonProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TDC_")}
     env.update({"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN, "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     log_path = workdir / f"{name}.log"
     handle = log_path.open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", "run", "--config", str(config)],
-        cwd=workdir, env=env, stdout=handle, stderr=subprocess.STDOUT,
+        cwd=workdir,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     handle.close()
     return DaemonProcess(process, log_path, workdir)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, process: DaemonProcess | None = None) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, what: str, process: DaemonProcess | None = None
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -73,8 +79,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, process: D
         if last:
             return last
         if process is not None and process.process.poll() is not None:
-            raise AssertionError(f"daemon exited ({process.process.returncode}) while waiting for {what}:\n"
-                                 + process.log_path.read_text("utf-8", errors="replace")[-4000:])
+            raise AssertionError(
+                f"daemon exited ({process.process.returncode}) while waiting for {what}:\n"
+                + process.log_path.read_text("utf-8", errors="replace")[-4000:]
+            )
         time.sleep(0.2)
     tail = process.log_path.read_text("utf-8", errors="replace")[-4000:] if process else ""
     raise AssertionError(f"timed out waiting for {what}; last value: {last!r}\n{tail}")

@@ -25,7 +25,8 @@ def _statuses(workdir: Path) -> dict[str, str]:
 
 
 def test_records_become_bsdds_and_statuses_up_to_processed_are_written_back(
-    tmp_path: Path, emulator: ServedEmulator,
+    tmp_path: Path,
+    emulator: ServedEmulator,
 ) -> None:
     config = _prepare(tmp_path, emulator.url)
     config.write_text(config.read_text("utf-8") + FAST_SCHEDULE, "utf-8")
@@ -42,7 +43,10 @@ def test_records_become_bsdds_and_statuses_up_to_processed_are_written_back(
             finally:
                 store.close()
             ready = {k: r.readable_id for k, r in rows.items() if r.state == "synced" and r.readable_id}
-            if set(STORY) <= set(ready) and {k for k, r in rows.items() if r.state == "rejected"} >= EXPECTED_REJECTED:
+            if (
+                set(STORY) <= set(ready)
+                and {k for k, r in rows.items() if r.state == "rejected"} >= EXPECTED_REJECTED
+            ):
                 return {k: v for k, v in ready.items() if v}
             return None
 
@@ -51,7 +55,9 @@ def test_records_become_bsdds_and_statuses_up_to_processed_are_written_back(
         with httpx.Client(base_url=emulator.url, timeout=10) as admin:
             for key, actions in STORY.items():
                 for action in actions:
-                    admin.post(f"_emulator/bsds/{readable[key]}/{action}", json={"author": "Test"}).raise_for_status()
+                    admin.post(
+                        f"_emulator/bsds/{readable[key]}/{action}", json={"author": "Test"}
+                    ).raise_for_status()
 
         def written_back() -> bool:
             seen = _statuses(tmp_path)
@@ -72,13 +78,18 @@ def test_records_become_bsdds_and_statuses_up_to_processed_are_written_back(
     assert len(creates) == len(STORY)
     assert len(seals) == len(STORY)
     # Mutations travel five to a request: 7 creates + 7 seals need 4 requests, not 14.
-    mutation_requests = [e for e in journal
-                         if any({"createForm", "markAsSealed"} & set(op["fields"]) for op in e["operations"])]
+    mutation_requests = [
+        e
+        for e in journal
+        if any({"createForm", "markAsSealed"} & set(op["fields"]) for op in e["operations"])
+    ]
     assert len(mutation_requests) <= 6
 
     # Rejections name the record, the field and the reason, where the business system sees them.
     with sqlite3.connect(tmp_path / "erp.db") as connection:
-        (error,) = connection.execute("SELECT td_erreur FROM enlevements WHERE numero = 'ENL-1004'").fetchone()
+        (error,) = connection.execute(
+            "SELECT td_erreur FROM enlevements WHERE numero = 'ENL-1004'"
+        ).fetchone()
     assert "wasteDetails.quantity" in error
 
     # Logs: JSON lines naming mapping, record key and BSD id on state changes; the token nowhere.
@@ -86,6 +97,10 @@ def test_records_become_bsdds_and_statuses_up_to_processed_are_written_back(
     sealed = [e for e in lines if e.get("event") == "bsd_sealed"]
     assert sealed
     assert all({"mapping", "record_key", "bsd_id", "readable_id"} <= set(e) for e in sealed)
-    for path in [daemon.log_path, *tmp_path.rglob("*.receipt.csv"), tmp_path / "var" / "state.db",
-                 tmp_path / "erp.db"]:
+    for path in [
+        daemon.log_path,
+        *tmp_path.rglob("*.receipt.csv"),
+        tmp_path / "var" / "state.db",
+        tmp_path / "erp.db",
+    ]:
         assert DEMO_TOKEN.encode() not in path.read_bytes(), f"token found in {path}"

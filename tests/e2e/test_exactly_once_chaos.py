@@ -71,15 +71,20 @@ def _states(workdir: Path) -> Counter[str]:
 
 @pytest.mark.slow
 def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> None:
-    faults = FaultConfig(error_probability=0.10, drop_after_commit_probability=0.05,
-                         outages=[OutageWindow(start_seconds=4, end_seconds=7, status=503)])
+    faults = FaultConfig(
+        error_probability=0.10,
+        drop_after_commit_probability=0.05,
+        outages=[OutageWindow(start_seconds=4, end_seconds=7, status=503)],
+    )
     config = EmulatorConfig(admin_enabled=True, rate_limit=100_000, faults=faults, random_seed=7)
     rng = random.Random(11)
     with serve_in_thread(config) as served:
         _write_inputs(tmp_path)
         cfg = tmp_path / "config.toml"
-        cfg.write_text(CONFIG.format(url=served.url) + FAST_SCHEDULE.replace("push_seconds = 0.5", "push_seconds = 0.2"),
-                       "utf-8")
+        cfg.write_text(
+            CONFIG.format(url=served.url) + FAST_SCHEDULE.replace("push_seconds = 0.5", "push_seconds = 0.2"),
+            "utf-8",
+        )
         for round_ in range(KILLS):
             daemon = start_daemon(tmp_path, cfg, name=f"run{round_}")
             time.sleep(rng.uniform(0.4, 2.0))
@@ -87,8 +92,9 @@ def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> No
             daemon.process.wait(timeout=10)
         final = start_daemon(tmp_path, cfg, name="final")
         try:
-            wait_for(lambda: _states(tmp_path).get("synced", 0) == RECORDS, 240,
-                     f"{RECORDS} records synced", final)
+            wait_for(
+                lambda: _states(tmp_path).get("synced", 0) == RECORDS, 240, f"{RECORDS} records synced", final
+            )
         finally:
             assert final.stop() == 0
 

@@ -24,8 +24,9 @@ def pipeline(tmp_path: Path, official_schema: GraphQLSchema) -> Pipeline:
     (tmp_path / "inbox").mkdir()
     shutil.copy(DEMO / "bsdd_csv.toml", tmp_path / "mapping.toml")
     mapping = load_mapping(tmp_path / "mapping.toml", official_schema)
-    source = open_source(mapping.source, base_dir=tmp_path, mapping_name=mapping.name,
-                         state_dir=tmp_path / "var")
+    source = open_source(
+        mapping.source, base_dir=tmp_path, mapping_name=mapping.name, state_dir=tmp_path / "var"
+    )
     store = open_state_store(f"sqlite:///{tmp_path}/var/state.db")
     return Pipeline(store=store, bindings=[Binding(mapping, source)])
 
@@ -82,10 +83,12 @@ def test_a_corrected_row_fixes_a_rejection_and_a_changed_row_after_signature_is_
                 row.state, row.next_op = "synced", None
             if row.record_key == "BE-2026-0413":
                 row.bsd_id, row.remote_status, row.state, row.next_op = "f2", "SEALED", "synced", None
-    corrected = (demo_csv()
-                 .replace("85243162000124", "85243162000123")   # fix the SIRET of 0415
-                 .replace("1 250,5", "1 300,0")                 # 0412 weighs more: after signature
-                 .replace(";85;estimée", ";90;estimée"))        # 0413 weighs more: before signature
+    corrected = (
+        demo_csv()
+        .replace("85243162000124", "85243162000123")  # fix the SIRET of 0415
+        .replace("1 250,5", "1 300,0")  # 0412 weighs more: after signature
+        .replace(";85;estimée", ";90;estimée")
+    )  # 0413 weighs more: before signature
     drop(pipeline, "b.csv", corrected)
     counts = ingest(pipeline, threading.Event())
     got = states(pipeline)

@@ -49,11 +49,18 @@ def test_an_invalid_variable_is_named(official_schema: GraphQLSchema) -> None:
 
 
 def test_fingerprints_match_between_payload_and_returned_node() -> None:
-    payload = {"emitter": {"company": {"siret": "85243162000123"}, "customInfo": "K-1"},
-               "waste": {"code": "16 01 11*"}, "weight": {"value": 2.3}}
-    node = {"id": "BSDA-1", "status": "INITIAL", "isDraft": True,
-            "emitter": {"company": {"siret": "85243162000123"}, "customInfo": "K-1"},
-            "waste": {"code": "16 01 11*"}}
+    payload = {
+        "emitter": {"company": {"siret": "85243162000123"}, "customInfo": "K-1"},
+        "waste": {"code": "16 01 11*"},
+        "weight": {"value": 2.3},
+    }
+    node = {
+        "id": "BSDA-1",
+        "status": "INITIAL",
+        "isDraft": True,
+        "emitter": {"company": {"siret": "85243162000123"}, "customInfo": "K-1"},
+        "waste": {"code": "16 01 11*"},
+    }
     assert fingerprint_of_payload(payload) == fingerprint_of_node(node)
     other = {**node, "emitter": {"company": {"siret": "85243162000123"}, "customInfo": "K-2"}}
     assert fingerprint_of_payload(payload) != fingerprint_of_node(other)
