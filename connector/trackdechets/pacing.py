@@ -8,12 +8,15 @@ nothing (start-up, a window just ended, a server without the headers) it falls b
 probe request at a time, or a token bucket at ``share × limit`` if the server never sends headers.
 
 Because the reset is rounded up to a whole second, the real window ends up to 1 s earlier than
-announced. With windows of a fixed length that offset is the same every window, so the pacer learns
-it by bisection, one early probe per window, at the cost of a handful of 429s in a whole run.
+announced. When our own probe opened a window, that window ends no later than the probe's send time
+plus the window length (a limiter that starts windows at the first request, like Trackdéchets'
+Redis store, ends it exactly then): that bound is used first. When another client opened it, the
+offset is learnt by bisection over successive windows, at the cost of a few 429s per run.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +30,8 @@ _POLL = 0.005
 """How often a waiting thread looks again when it waits for another thread's answer, not a time."""
 _LEARNED = 0.03
 """Stop bisecting the reset offset once it is known within this many seconds."""
+_MARGIN = 0.003
+"""Sent this long after a window we opened should end, a request is counted in the next one."""
 
 
 class RateHeaders(tuple[int | None, int | None, float | None]):
@@ -110,6 +115,9 @@ class Pacer:
         self._off_lo = 0.0
         self._off_hi = 1.0
         self._probe_sent_at: float | None = None
+        self._probe_learns = False
+        self._opened: tuple[float, float] | None = None
+        """(reset, send time) of the window our own probe opened."""
         self.throttled = 0
         """429 answers seen, for metrics."""
 
@@ -152,9 +160,12 @@ class Pacer:
             self._headers_seen = True
             if rate.limit:
                 self.limit = rate.limit
-            self._learn_offset(rate.reset, status, now, probe_sent_at)
+            if self._probe_learns:
+                self._learn_offset(rate.reset, status, now, probe_sent_at)
             if self._reset is None or rate.reset >= self._reset + self.window / 2:
                 self._reset, self._server_remaining = rate.reset, rate.remaining
+                if probe_sent_at is not None and status != 429:
+                    self._opened = (rate.reset, probe_sent_at)
             elif abs(rate.reset - self._reset) < self.window / 2:
                 # Answers may arrive out of order: the lowest count is the newest.
                 self._server_remaining = min(self._server_remaining, rate.remaining)
@@ -174,10 +185,21 @@ class Pacer:
 
     def _open_at(self) -> float:
         """When we believe the current server window ends, in our clock."""
+        # A window we opened ourselves ends at a known time; bisecting there would only cost 429s
+        # when the limiter starts windows at the first request (the offset changes every window).
+        opened = self._opened_end()
+        return opened if opened < math.inf else self._bisected_end()
+
+    def _bisected_end(self) -> float:
         assert self._reset is not None
         learning = self._off_hi - self._off_lo > _LEARNED
         offset = (self._off_lo + self._off_hi) / 2 if learning else self._off_lo
         return self._reset - offset
+
+    def _opened_end(self) -> float:
+        if self._opened is None or self._opened[0] != self._reset:
+            return math.inf
+        return self._opened[1] + self.window + _MARGIN
 
     def _window_known(self, now: float) -> bool:
         return bool(self._headers_seen) and self._reset is not None and now < self._open_at()
@@ -202,6 +224,8 @@ class Pacer:
         if self._inflight == 0:
             self._inflight = 1
             self._probe_sent_at = now
+            # Only a probe sent on the bisection's guess says anything about the offset.
+            self._probe_learns = self._reset is not None and self._opened_end() == math.inf
             return 0.0
         return _POLL
 

@@ -48,3 +48,12 @@ class FixedWindowLimiter:
             return 429, headers
         self.accepted += 1
         return 200, headers
+
+
+class FirstHitWindowLimiter(FixedWindowLimiter):
+    """Like Trackdéchets' Redis store: a window starts at the first request after the last ended."""
+
+    def hit(self, now: float) -> tuple[int, dict[str, str]]:
+        if now - self.start >= self.window or self.index == -1:
+            self.start, self.count, self.index = now, 0, 0
+        return super().hit(now)
