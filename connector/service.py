@@ -37,17 +37,22 @@ Step = Callable[[Pipeline, threading.Event], dict[str, int]]
 STEPS: dict[str, Step] = {"ingest": ingest, "push": push, "track": track, "writeback": writeback}
 
 
-def run_step(pipeline: Pipeline, name: str, stop: threading.Event) -> dict[str, Any]:
-    """Run one step, record it, and never raise (the error is in the returned summary)."""
+def run_step(
+    pipeline: Pipeline, name: str, stop: threading.Event, *, reraise: bool = False
+) -> dict[str, Any]:
+    """Run one step and record it in the state store.
+
+    By default a failure is logged and returned in the summary (``sync --once`` goes on with the
+    next step); the daemon passes ``reraise`` so that its health tracking sees the failure.
+    """
     run_id = pipeline.store.start_run(name)
     try:
         counts = STEPS[name](pipeline, stop)
-    except Fatal:
-        pipeline.store.finish_run(run_id, False, {"error": "fatal"})
-        raise
     except Exception as exc:
         log.error("step_failed", step=name, error=str(exc), error_type=type(exc).__name__)
         pipeline.store.finish_run(run_id, False, {"error": str(exc)})
+        if reraise or isinstance(exc, Fatal):
+            raise
         return {"step": name, "ok": False, "error": str(exc)}
     pipeline.store.finish_run(run_id, True, counts)
     return {"step": name, "ok": True, **counts}
@@ -83,19 +88,16 @@ def run_daemon(
     def make_step(name: str) -> Callable[[threading.Event], object]:
         def step(stop: threading.Event) -> object:
             with holder["rt"].pipeline.lock:
-                return run_step(holder["rt"].pipeline, name, stop)
+                return run_step(holder["rt"].pipeline, name, stop, reraise=True)
 
         return step
 
     def reload() -> bool:
         from connector.settings import load_settings
 
-        try:
-            new_settings = load_settings(config_path)
-            new_runtime = build_runtime(new_settings, config_dir, dry_run=dry_run)
-        except ConnectorError as exc:
-            log.error("reload_refused", reason=str(exc), hint="the running configuration is kept")
-            return False
+        # A ConfigError propagates: the daemon logs its problems once and keeps the running set.
+        new_settings = load_settings(config_path)
+        new_runtime = build_runtime(new_settings, config_dir, dry_run=dry_run)
         old = holder["rt"]
         with old.pipeline.lock:
             holder["rt"] = new_runtime
@@ -103,13 +105,7 @@ def run_daemon(
         log.info("reloaded", mappings=[b.mapping.name for b in new_runtime.pipeline.bindings])
         return True
 
-    schedule = settings.schedule
-    intervals = {
-        "ingest": schedule.ingest_seconds,
-        "push": schedule.push_seconds,
-        "track": schedule.track_seconds,
-        "writeback": schedule.writeback_seconds,
-    }
+    intervals = settings.schedule.intervals()
     steps = {name: make_step(name) for name in STEPS}
     daemon = Daemon(steps, intervals, drain_timeout=settings.daemon.drain_timeout_seconds, on_reload=reload)
     metrics = build_metrics(settings, daemon, lambda: holder["rt"]) if settings.metrics.enabled else None

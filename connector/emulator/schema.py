@@ -91,6 +91,10 @@ def _depth(selection_set: SelectionSetNode | None, fragments: dict[str, Fragment
     deepest = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
+            if selection.name.value.startswith("__"):
+                # graphql-depth-limit, which the platform uses, does not count introspection
+                # fields: a client's full introspection query (≈ 13 levels) is accepted.
+                continue
             below = 1 + _depth(selection.selection_set, fragments, seen) if selection.selection_set else 0
             deepest = max(deepest, below)
         elif isinstance(selection, InlineFragmentNode):

@@ -53,6 +53,16 @@ def test_more_than_five_root_fields_depth_parse_and_validation(api: Api) -> None
     assert big.status_code == 413
 
 
+def test_a_full_introspection_query_passes_the_depth_limit(api: Api) -> None:
+    """Like graphql-depth-limit, introspection fields (``__schema``...) are not counted."""
+    from graphql import build_client_schema, get_introspection_query
+
+    answer = api.post(get_introspection_query(descriptions=False))
+    assert answer.status_code == 200
+    schema = build_client_schema(answer.json()["data"])
+    assert "createForm" in schema.mutation_type.fields
+
+
 def test_journal_records_operations_fields_and_status(api: Api) -> None:
     api.post("query Who { me { id } myCompanies { totalCount } }")
     entries = api.http.get("_emulator/journal").json()
