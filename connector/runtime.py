@@ -133,5 +133,5 @@ def build_runtime(
         initial_backoff_seconds=settings.retry.initial_backoff_seconds,
         max_backoff_seconds=settings.retry.max_backoff_seconds,
     )
-    pipeline = Pipeline(store=store, bindings=bindings, client=client, options=options)
+    pipeline = Pipeline(store=store, bindings=bindings, client=client, options=options, schema=schema)
     return Runtime(settings, schema, store, client, pipeline)

@@ -76,6 +76,8 @@ class Pipeline:
     """A ``TrackdechetsClient``; None for commands that never talk to Trackdéchets."""
     options: PipelineOptions = field(default_factory=PipelineOptions)
     log: Any = field(default_factory=lambda: structlog.get_logger("connector"))
+    schema: Any = None
+    """The target's GraphQL schema: when set, ingest validates every create document against it."""
     paused_until: datetime | None = None
     my_sirets: list[str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)

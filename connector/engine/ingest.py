@@ -19,11 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.engine.context import Binding, Pipeline
+from connector.engine.operations import create_op
 from connector.errors import RecordError
 from connector.mapping.hashing import payload_hash
 from connector.sources.base import RowProblem, SourceBatch, SourceRecord
 from connector.state.models import Record, RecordState
 from connector.state.store import StateStore, utcnow
+from connector.trackdechets.schema import validate_operation
 
 __all__ = ["IngestEntry", "ingest", "ingest_binding"]
 
@@ -203,8 +205,22 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
         counts["changed"] += 1
 
 
-def store_batch(store: StateStore, binding: Binding, batch: SourceBatch) -> Counter[str]:
-    entries = [map_record(binding, r) for r in batch.records]
+def validate_entry(schema: Any, binding: Binding, entry: IngestEntry) -> IngestEntry:
+    """The create document with this payload, checked against the schema before it costs a request."""
+    if schema is None or entry.payload is None:
+        return entry
+    op = create_op(binding.mapping.kind, entry.payload)
+    problems = validate_operation(schema, op.query, op.variables)
+    if not problems:
+        return entry
+    error = f"{entry.origin}: the document does not match the Trackdéchets schema: " + "; ".join(problems)
+    return IngestEntry(
+        entry.key, entry.unit, entry.origin, None, "invalid:" + entry.hash, error, (), entry.raw
+    )
+
+
+def store_batch(store: StateStore, binding: Binding, batch: SourceBatch, schema: Any = None) -> Counter[str]:
+    entries = [validate_entry(schema, binding, map_record(binding, r)) for r in batch.records]
     entries += [problem_entry(binding, p) for p in batch.problems]
     counts: Counter[str] = Counter()
     with store.session() as session:
@@ -220,7 +236,7 @@ def ingest_binding(pipeline: Pipeline, binding: Binding, stop: threading.Event) 
     name = binding.mapping.name
     checkpoint = pipeline.store.get_checkpoint(name)
     for batch in binding.source.read(checkpoint):
-        batch_counts = store_batch(pipeline.store, binding, batch)
+        batch_counts = store_batch(pipeline.store, binding, batch, pipeline.schema)
         binding.source.acknowledge(batch)
         counts.update(batch_counts)
         for entry_key, n in batch_counts.items():

@@ -20,6 +20,7 @@ from graphql import (
     GraphQLError,
     GraphQLNonNull,
     GraphQLSchema,
+    OperationDefinitionNode,
     build_client_schema,
     build_schema,
     get_introspection_query,
@@ -128,6 +129,12 @@ def _document_errors(schema: GraphQLSchema, query: str) -> tuple[str, ...]:
     return tuple(error.message for error in validate(schema, document))
 
 
+@lru_cache(maxsize=256)
+def _operation(query: str) -> OperationDefinitionNode | None:
+    """Parsed once per document text: ingest validates thousands of variables against few documents."""
+    return get_operation_ast(parse(query))
+
+
 def validate_operation(schema: GraphQLSchema, query: str,
                        variables: Mapping[str, Any] | None = None) -> list[str]:
     """Every problem of (query, variables) against ``schema``; empty when the server would accept it.
@@ -138,7 +145,7 @@ def validate_operation(schema: GraphQLSchema, query: str,
     problems = list(_document_errors(schema, query))
     if problems:
         return problems
-    operation = get_operation_ast(parse(query))
+    operation = _operation(query)
     if operation is None:
         return ["the document must hold exactly one operation"]
     values = dict(variables or {})

@@ -1,5 +1,7 @@
-"""Exactly once under faults and SIGKILLs: 1,000 records, ≥ 10 % 5xx, ≥ 5 % commit-then-drop, an
-outage window, the daemon killed at 20 random moments and restarted each time.
+"""Exactly once under faults and SIGKILLs.
+
+1,000 BSDD and 150 BSDA records, ≥ 10 % 5xx, ≥ 5 % commit-then-drop, an outage window, the daemon
+killed at 20 random moments and restarted each time.
 
 At the end: one BSD per record (by customId for BSDD, by fingerprint for BSDA), none missing, every
 record in a terminal visible state.
@@ -22,7 +24,9 @@ from connector.state.store import open_state_store
 from tests.e2e.process import FAST_SCHEDULE, start_daemon, wait_for
 
 RECORDS = 1000
+BSDA_RECORDS = 150
 KILLS = 20
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
 CONFIG = """
 [trackdechets]
@@ -54,6 +58,16 @@ def _write_inputs(workdir: Path) -> None:
     header, row = template[0], template[2]
     lines = [header] + [row.replace("BE-2026-0413", f"CHAOS-{i:05d}") for i in range(RECORDS)]
     (workdir / "inbox" / "chaos.csv").write_text("\n".join(lines) + "\n", "utf-8")
+    # BSDA has no client id: in-doubt creates are found by fingerprint (emitter SIRET + customInfo).
+    (workdir / "inbox_bsda").mkdir()
+    bsda = (
+        (MAPPINGS / "bsda_csv.toml").read_text("utf-8").replace('folder = "data"', 'folder = "../inbox_bsda"')
+    )
+    bsda = bsda.replace('type = "csv"', 'type = "csv"\nstable_seconds = 0', 1)
+    (workdir / "mappings" / "bsda.toml").write_text(bsda, "utf-8")
+    sample = (MAPPINGS / "data" / "bsda_chantiers.csv").read_text("utf-8").splitlines()
+    rows = [sample[0]] + [sample[1].replace("CH-2026-031", f"CHAOS-A-{i:05d}") for i in range(BSDA_RECORDS)]
+    (workdir / "inbox_bsda" / "bsda_chaos.csv").write_text("\n".join(rows) + "\n", "utf-8")
 
 
 def _states(workdir: Path) -> Counter[str]:
@@ -92,8 +106,9 @@ def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> No
             daemon.process.wait(timeout=10)
         final = start_daemon(tmp_path, cfg, name="final")
         try:
+            total = RECORDS + BSDA_RECORDS
             wait_for(
-                lambda: _states(tmp_path).get("synced", 0) == RECORDS, 240, f"{RECORDS} records synced", final
+                lambda: _states(tmp_path).get("synced", 0) == total, 240, f"{total} records synced", final
             )
         finally:
             assert final.stop() == 0
@@ -104,8 +119,16 @@ def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> No
         assert duplicates == {}
         assert {f"CHAOS-{i:05d}" for i in range(RECORDS)} <= set(per_key)
         assert Counter(f["status"] for f in forms) == Counter({"SEALED": RECORDS})
+        bsdas = list(served.emulator.store.newest_first("BSDA"))
+        per_info = Counter((b.get("emitter") or {}).get("customInfo") for b in bsdas)
+        assert {k: n for k, n in per_info.items() if n > 1} == {}
+        assert {f"CHAOS-A-{i:05d}" for i in range(BSDA_RECORDS)} <= set(per_info)
+        assert all(not b["isDraft"] for b in bsdas)
+
+        # The faults really happened, and in-doubt creates really were found again.
         journal = list(served.emulator.journal)
         statuses = Counter(e.get("status") for e in journal)
-        # The faults really happened.
         assert sum(statuses.get(s, 0) for s in (502, 503, 504)) >= 20
-        assert any(e.get("dropped") for e in journal) or statuses.get(0, 0) > 0
+        assert sum(1 for e in journal if e.get("dropped")) >= 10
+        logs = "".join(p.read_text("utf-8", errors="replace") for p in tmp_path.glob("*.log"))
+        assert '"in_doubt_adopted"' in logs
