@@ -1,0 +1,62 @@
+"""Scan mode's memory of what each row looked like, in a SQLite file beside the state store.
+
+A 1,000,000-row table makes ~30 MB of key → hash pairs: too big for a JSON checkpoint, small for
+SQLite. It is written only in ``acknowledge`` (after the engine committed), so a crash can make a
+row be handed over again (a no-op for the engine) but never lost. The *epoch* ties it to the
+engine's checkpoint: a state store rebuilt from scratch starts a new epoch and re-reads everything.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+__all__ = ["HashStore"]
+
+
+class HashStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS hashes (k TEXT PRIMARY KEY, h TEXT) WITHOUT ROWID")
+
+    def epoch(self) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()
+        return None if row is None else str(row[0])
+
+    def start_epoch(self) -> str:
+        """Forget every hash: the engine's checkpoint no longer matches this file."""
+        epoch = uuid.uuid4().hex[:12]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM hashes")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
+            self._db.execute("COMMIT")
+        return epoch
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                part = list(keys[i : i + 500])
+                marks = ",".join("?" * len(part))
+                found.update(self._db.execute(f"SELECT k, h FROM hashes WHERE k IN ({marks})", part))
+        return found
+
+    def save(self, pairs: Iterable[tuple[str, str]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?)", pairs)
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

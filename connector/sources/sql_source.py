@@ -1,0 +1,299 @@
+"""SQL source: a table or SELECT in the business database, read in key-ordered pages.
+
+Pages are short statements (``ORDER BY ... LIMIT batch_size`` after the last position) rather
+than one long server-side cursor: no transaction stays open while the engine works on a batch,
+so the business application's writers are never blocked (SQLite) and MariaDB's streaming cursor
+never pins the connection needed for child rows. Each mode's guarantees are in docs/sources.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from connector.errors import ConfigError, SourceError
+from connector.sources.base import RowProblem, SourceBatch, SourceRecord, WriteBack
+from connector.sources.keys import join_key, split_key
+from connector.sources.specs import SqlSourceSpec
+from connector.sources.sql_cursor import SEEN_LIMIT, CursorState
+from connector.sources.sql_query import (
+    WRITEBACK_PARAMS,
+    Relation,
+    check_statement_params,
+    cursor_page,
+    expand_env,
+    flag_page,
+    scan_page,
+)
+from connector.sources.sql_scan_store import HashStore
+from connector.sources.sql_values import decode_value, encode_value, row_hash, to_plain
+
+__all__ = ["SqlSource"]
+
+log = structlog.get_logger(__name__)
+
+_Row = tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]
+
+
+def _validate(spec: SqlSourceSpec) -> None:
+    problems = []
+    if (spec.table is None) == (spec.query is None):
+        problems.append("source: give exactly one of `table` or `query`")
+    if spec.mode == "cursor" and not spec.cursor_column:
+        problems.append("source.cursor_column: required when mode = \"cursor\"")
+    if spec.mode == "flag" and not spec.flag_column:
+        problems.append("source.flag_column: required when mode = \"flag\"")
+    if spec.batch_size < 1:
+        problems.append("source.batch_size: must be at least 1")
+    if problems:
+        raise ConfigError("invalid [source] section", problems=problems)
+
+
+class SqlSource:
+    """Reads one table or SELECT through any SQLAlchemy URL, in one of three change modes."""
+
+    def __init__(self, spec: SqlSourceSpec, *, mapping_name: str, state_dir: Path,
+                 clock: Callable[[], float] = time.time) -> None:
+        _validate(spec)
+        self.spec = spec
+        self.name = mapping_name
+        self._clock = clock
+        url = sa.make_url(expand_env(spec.url))
+        self.url_shown = url.render_as_string(hide_password=True)
+        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        key_params = [f"key_{k}" for k in spec.key]
+        self._children = {
+            name: check_statement_params(sql, ["parent_key", *key_params], f"source.children.{name}")
+            for name, sql in spec.children.items()
+        }
+        self._writeback = None if spec.writeback is None else check_statement_params(
+            spec.writeback.statement, [*WRITEBACK_PARAMS, *key_params], "source.writeback.statement")
+        self._state_dir = state_dir
+        self._store: HashStore | None = None
+        self._relation: Relation | None = None
+
+    # --- shape -------------------------------------------------------------------------------
+
+    def relation(self) -> Relation:
+        """The table or query, its columns checked against every column the mapping names."""
+        if self._relation is None:
+            spec = self.spec
+            try:
+                with self.engine.connect() as conn:
+                    if spec.table is not None:
+                        rel = self._table_relation(conn, spec.table)
+                    else:
+                        query = (spec.query or "").strip().rstrip(";")
+                        probe = conn.execute(sa.text(f"SELECT * FROM ({query}) probe WHERE 1 = 0"))
+                        rel = Relation.for_query(query, list(probe.keys()), self.name)
+            except SQLAlchemyError as exc:
+                raise self._error("cannot read the source's columns", exc) from exc
+            rel.check("key", spec.key)
+            rel.check("cursor_column", [spec.cursor_column or ""] if spec.mode == "cursor" else [])
+            rel.check("flag_column", [spec.flag_column or ""] if spec.mode == "flag" else [])
+            self._relation = rel
+        return self._relation
+
+    def _table_relation(self, conn: sa.Connection, qualified: str) -> Relation:
+        schema, _, table = qualified.rpartition(".")
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(table, schema=schema or None):
+            tables = inspector.get_table_names(schema=schema or None)
+            raise ConfigError(f"source.table: no table {qualified!r} in {self.url_shown}; tables: "
+                              f"{', '.join(tables) or '(none)'}")
+        names = [c["name"] for c in inspector.get_columns(table, schema=schema or None)]
+        watched = {"cursor": self.spec.cursor_column, "flag": self.spec.flag_column}.get(self.spec.mode)
+        if watched:
+            leading = [ix["column_names"][0] for ix in inspector.get_indexes(table, schema=schema or None)
+                       if ix["column_names"]]
+            leading += inspector.get_pk_constraint(table, schema=schema or None)["constrained_columns"][:1]
+            if watched not in leading:
+                log.warning("sql_poll_column_not_indexed", mapping=self.name, table=qualified,
+                            column=watched, advice=f"CREATE INDEX ix_{table}_{watched} ON {qualified} "
+                            f"({', '.join([watched, *self.spec.key])})")
+        return Relation.for_table(qualified, names)
+
+    def columns(self) -> list[str] | None:
+        return list(self.relation().names)
+
+    def _error(self, what: str, exc: SQLAlchemyError) -> SourceError:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return SourceError(f"{self.name}: {what} ({self.url_shown}): {reason}", mapping=self.name)
+
+    # --- rows --------------------------------------------------------------------------------
+
+    def _page(self, query: sa.Select[Any]) -> list[_Row]:
+        try:
+            with self.engine.connect() as conn:
+                rows = [{k: to_plain(v) for k, v in r.items()} for r in conn.execute(query).mappings()]
+                return [(values, self._fetch_children(conn, values)) for values in rows]
+        except SQLAlchemyError as exc:
+            raise self._error(f"cannot read {self.relation().label}", exc) from exc
+
+    def _fetch_children(self, conn: sa.Connection, values: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        if not self._children:
+            return {}
+        params = {f"key_{k}": values[k] for k in self.spec.key}
+        params["parent_key"] = join_key([values[k] for k in self.spec.key])
+        out = {}
+        for name, clause in self._children.items():
+            wanted = {p: params[p] for p in clause.compile().params}
+            out[name] = [{k: to_plain(v) for k, v in r.items()}
+                         for r in conn.execute(clause, wanted).mappings()]
+        return out
+
+    def _origin(self, values: Mapping[str, Any]) -> str:
+        return f"{self.relation().label}, " + ", ".join(f"{k}={values[k]}" for k in self.spec.key)
+
+    def _record(self, values: dict[str, Any], children: dict[str, list[dict[str, Any]]]
+                ) -> SourceRecord | RowProblem:
+        for k in self.spec.key:
+            if values[k] is None or (isinstance(values[k], str) and not values[k].strip()):
+                return RowProblem(origin=self._origin(values), column=k, unit=self.relation().label,
+                                  reason=f"key column {k!r} is {'NULL' if values[k] is None else 'empty'}",
+                                  raw={c: str(v)[:200] for c, v in values.items()})
+        key = join_key([values[k] for k in self.spec.key])
+        return SourceRecord(key=key, values=values, origin=self._origin(values), children=children)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def read(self, checkpoint: Mapping[str, Any] | None) -> Iterator[SourceBatch]:
+        readers = {"cursor": self._read_cursor, "flag": self._read_flag, "scan": self._read_scan}
+        return readers[self.spec.mode](checkpoint)
+
+    def _read_cursor(self, checkpoint: Mapping[str, Any] | None) -> Iterator[SourceBatch]:
+        rel, spec = self.relation(), self.spec
+        cursor = spec.cursor_column or ""
+        state = CursorState.from_checkpoint(checkpoint)
+        before = state.to_checkpoint()
+        full = state.position is None
+        started = self._clock()
+        highest = state.highest()
+        while True:
+            rows = self._page(cursor_page(rel, cursor, spec.key, state.safe, state.position, spec.batch_size))
+            batch = SourceBatch(records=[])
+            for values, children in rows:
+                item = self._record(values, children)
+                ident = item.key if isinstance(item, SourceRecord) else item.origin
+                digest = row_hash(values, children)
+                if state.is_new(ident, digest):
+                    (batch.records if isinstance(item, SourceRecord) else batch.problems).append(item)  # type: ignore[arg-type]
+                    state.remember(ident, digest, values[cursor])
+                highest = values[cursor] if highest is None else max(highest, values[cursor])
+            if rows:
+                last = rows[-1][0]
+                state.position = (last[cursor], [last[k] for k in spec.key])
+            if len(rows) < spec.batch_size:
+                state.finish_poll(started=started, ended=self._clock(), highest=highest,
+                                  lag=spec.lag_seconds, full=full)
+                batch.checkpoint = state.to_checkpoint()
+                if batch.records or batch.problems or batch.checkpoint != before:
+                    yield batch
+                return
+            if batch.records or batch.problems:
+                batch.checkpoint = state.to_checkpoint()
+                yield batch
+
+    def _read_flag(self, checkpoint: Mapping[str, Any] | None) -> Iterator[SourceBatch]:
+        rel, spec = self.relation(), self.spec
+        previous: dict[str, str] = dict((checkpoint or {}).get("seen", {}))
+        raw_pos = (checkpoint or {}).get("pos")
+        position = None if raw_pos is None else [decode_value(v) for v in raw_pos]
+        current: dict[str, str] = {}
+        while True:
+            rows = self._page(flag_page(rel, spec.flag_column or "", spec.flag_value, spec.key, position,
+                                        spec.batch_size))
+            batch = SourceBatch(records=[])
+            for values, children in rows:
+                item = self._record(values, children)
+                ident = item.key if isinstance(item, SourceRecord) else item.origin
+                digest = row_hash(values, children)
+                if previous.get(ident) != digest:
+                    (batch.records if isinstance(item, SourceRecord) else batch.problems).append(item)  # type: ignore[arg-type]
+                current[ident] = digest
+            if rows:
+                position = [rows[-1][0][k] for k in spec.key]
+            done = len(rows) < spec.batch_size
+            seen = current if done else {**previous, **current}
+            batch.checkpoint = {
+                "v": 1, "seen": dict(list(seen.items())[-SEEN_LIMIT:]),
+                "pos": None if done or position is None else [encode_value(v) for v in position],
+            }
+            if batch.records or batch.problems or (done and batch.checkpoint != dict(checkpoint or {})):
+                yield batch
+            if done:
+                return
+
+    def _hash_store(self) -> HashStore:
+        if self._store is None:
+            self._store = HashStore(self._state_dir / f"{self.name}.scan.sqlite")
+        return self._store
+
+    def _read_scan(self, checkpoint: Mapping[str, Any] | None) -> Iterator[SourceBatch]:
+        rel, spec = self.relation(), self.spec
+        store = self._hash_store()
+        epoch = (checkpoint or {}).get("epoch")
+        raw_pos = (checkpoint or {}).get("pos")
+        position = None if raw_pos is None else [decode_value(v) for v in raw_pos]
+        if epoch is None or epoch != store.epoch():
+            epoch, position = store.start_epoch(), None
+        while True:
+            rows = self._page(scan_page(rel, spec.key, position, spec.batch_size))
+            items = [(self._record(v, c), row_hash(v, c)) for v, c in rows]
+            idents = [i.key if isinstance(i, SourceRecord) else i.origin for i, _ in items]
+            known = store.lookup(idents)
+            batch = SourceBatch(records=[], ack_token=[])
+            for (item, digest), ident in zip(items, idents, strict=True):
+                if known.get(ident) != digest:
+                    (batch.records if isinstance(item, SourceRecord) else batch.problems).append(item)  # type: ignore[arg-type]
+                    batch.ack_token.append((ident, digest))
+            if rows:
+                position = [rows[-1][0][k] for k in spec.key]
+            done = len(rows) < spec.batch_size
+            batch.checkpoint = {"v": 1, "epoch": epoch, "pos": None if done or position is None
+                                else [encode_value(v) for v in position]}
+            if batch.records or batch.problems or (done and batch.checkpoint != dict(checkpoint or {})):
+                yield batch
+            if done:
+                return
+
+    def acknowledge(self, batch: SourceBatch) -> None:
+        if self.spec.mode == "scan" and batch.ack_token:
+            self._hash_store().save(batch.ack_token)
+
+    # --- writing back ------------------------------------------------------------------------
+
+    def write_back(self, updates: Sequence[WriteBack]) -> None:
+        """Run the declared statement once per update, all in one transaction."""
+        if self._writeback is None or not updates:
+            return
+        wanted = list(self._writeback.compile().params)
+        rows = []
+        for update in updates:
+            parts = split_key(update.key)
+            params: dict[str, Any] = {
+                "key": update.key, "bsd_id": update.bsd_id, "readable_id": update.readable_id,
+                "status": update.status, "remote_status": update.remote_status, "error": update.error,
+                "updated_at": update.updated_at,
+            }
+            for i, column in enumerate(self.spec.key):
+                params[f"key_{column}"] = parts[i] if len(parts) == len(self.spec.key) else None
+            rows.append({p: params[p] for p in wanted})
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self._writeback, rows)
+        except SQLAlchemyError as exc:
+            what = f"write-back of {len(rows)} status(es) failed, nothing was written"
+            raise self._error(what, exc) from exc
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self.engine.dispose()
