@@ -106,7 +106,7 @@ class SqlSource:
         if not inspector.has_table(table, schema=schema or None):
             tables = inspector.get_table_names(schema=schema or None)
             raise ConfigError(f"source.table: no table {qualified!r} in {self.url_shown}; tables: "
-                              f"{', '.join(tables) or '(none)'}")
+                              f"{', '.join(sorted(tables)) or '(none)'}")
         names = [c["name"] for c in inspector.get_columns(table, schema=schema or None)]
         watched = {"cursor": self.spec.cursor_column, "flag": self.spec.flag_column}.get(self.spec.mode)
         if watched:

@@ -1,0 +1,72 @@
+"""Pure pieces of the SQL source: keys, checkpoint values, the cursor safe-point rule, SQL text."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy.dialects import postgresql
+
+from connector.sources.keys import join_key, split_key
+from connector.sources.sql_cursor import CursorState
+from connector.sources.sql_query import Relation, cursor_page
+from connector.sources.sql_values import decode_value, encode_value, row_hash, to_plain
+
+
+@pytest.mark.parametrize("parts", [["1"], ["A", "B"], ["a|b", "c\\d"], ["", "x|"], ["\\|", "|\\"]])
+def test_keys_round_trip(parts: list[str]) -> None:
+    assert split_key(join_key(parts)) == parts
+
+
+def test_keys_with_separator_do_not_collide() -> None:
+    assert join_key(["a|b", "c"]) != join_key(["a", "b|c"])
+
+
+@pytest.mark.parametrize("value", [None, 3, "x", True, 1.5, Decimal("1.250"), date(2026, 3, 2),
+                                   datetime(2026, 3, 2, 8, 0, 0, 123456),
+                                   datetime(2026, 3, 2, 8, tzinfo=timezone(timedelta(hours=1))), b"\x00\xff"])
+def test_checkpoint_values_keep_their_type(value: Any) -> None:
+    back = decode_value(json.loads(json.dumps(encode_value(value))))
+    assert back == value
+    assert type(back) is type(value)
+
+
+def test_plain_values() -> None:
+    assert to_plain(memoryview(b"ab")) == b"ab"
+    assert to_plain([Decimal("1"), {"a": memoryview(b"x")}]) == [Decimal("1"), {"a": b"x"}]
+    assert row_hash({"a": 1}, {}) != row_hash({"a": 1}, {"c": [{"q": 1}]})
+
+
+def test_safe_point_waits_for_lag_and_a_full_poll() -> None:
+    state = CursorState()
+    state.remember("1", "h", 10)
+    state.finish_poll(started=0, ended=1, highest=10, lag=5, full=True)
+    assert state.safe is None  # nothing seen at least 5 s ago
+    state.finish_poll(started=5, ended=5.5, highest=12, lag=5, full=True)
+    assert state.safe is None  # observation (1, 10) is only 4 s older than this poll's start
+    state.finish_poll(started=6.5, ended=7, highest=12, lag=5, full=False)
+    assert state.safe is None  # a resumed poll did not re-read everything above the safe point
+    state.finish_poll(started=6.5, ended=7, highest=12, lag=5, full=True)
+    assert state.safe == 10
+    assert state.seen == {}
+    assert [v for _, v in state.observations] == [12]
+
+
+def test_cursor_state_survives_json() -> None:
+    state = CursorState(safe=datetime(2026, 1, 1), position=(datetime(2026, 1, 2), [3]))
+    state.remember("3", "abcd", datetime(2026, 1, 2))
+    again = CursorState.from_checkpoint(json.loads(json.dumps(state.to_checkpoint())))
+    assert again == state
+
+
+def test_cursor_page_sql_is_quoted_and_bound() -> None:
+    rel = Relation.for_table("erp.enlèvements", ["id", "Date Maj", "site"])
+    query = cursor_page(rel, "Date Maj", ["site", "id"], 5, (7, ["A", 2]), 100)
+    sql = str(query.compile(dialect=postgresql.dialect()))
+    assert 'FROM erp."enlèvements"' in sql
+    assert 'erp."enlèvements"."Date Maj" > %(Date_Maj_1)s' in sql
+    assert 'ORDER BY erp."enlèvements"."Date Maj", erp."enlèvements".site, erp."enlèvements".id' in sql
+    assert "LIMIT" in sql
