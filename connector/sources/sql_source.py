@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from connector.errors import ConfigError, SourceError
 from connector.sources.base import RowProblem, SourceBatch, SourceRecord, WriteBack
 from connector.sources.keys import join_key, split_key
 from connector.sources.specs import SqlSourceSpec
-from connector.sources.sql_cursor import SEEN_LIMIT, CursorState
+from connector.sources.sql_cursor import CursorState
+from connector.sources.sql_hash_store import HashStore
 from connector.sources.sql_query import (
     WRITEBACK_PARAMS,
     Relation,
@@ -31,7 +33,6 @@ from connector.sources.sql_query import (
     flag_page,
     scan_page,
 )
-from connector.sources.sql_scan_store import HashStore
 from connector.sources.sql_values import decode_value, encode_value, row_hash, to_plain
 
 __all__ = ["SqlSource"]
@@ -39,6 +40,18 @@ __all__ = ["SqlSource"]
 log = structlog.get_logger(__name__)
 
 _Row = tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]
+_FLAG_SEEN_LIMIT = 5000
+"""Flagged rows remembered (until the write-back clears their flag) so they are handed over once;
+beyond it a row is handed over again and the engine's payload-hash dedupe makes that a no-op."""
+
+
+@dataclass(frozen=True)
+class _StoreAck:
+    """Hashes to remember once the engine committed the batch, and generations to forget."""
+
+    pairs: list[tuple[str, str]]
+    generation: int
+    prune_upto: int | None = None
 
 
 def _validate(spec: SqlSourceSpec) -> None:
@@ -172,26 +185,26 @@ class SqlSource:
         cursor = spec.cursor_column or ""
         state = CursorState.from_checkpoint(checkpoint)
         before = state.to_checkpoint()
+        store = self._hash_store()
+        if state.epoch is None or state.epoch != store.epoch():
+            state.epoch = store.start_epoch()  # remembered rows no longer match: hand over again
         full = state.position is None
         started = self._clock()
         highest = state.highest()
         while True:
             rows = self._page(cursor_page(rel, cursor, spec.key, state.safe, state.position, spec.batch_size))
-            batch = SourceBatch(records=[])
-            for values, children in rows:
-                item = self._record(values, children)
-                ident = item.key if isinstance(item, SourceRecord) else item.origin
-                digest = row_hash(values, children)
-                if state.is_new(ident, digest):
-                    (batch.records if isinstance(item, SourceRecord) else batch.problems).append(item)  # type: ignore[arg-type]
-                    state.remember(ident, digest, values[cursor])
+            batch = self._changed(rows, store)
+            batch.ack_token = _StoreAck(batch.ack_token, state.generation)
+            for values, _ in rows:
                 highest = values[cursor] if highest is None else max(highest, values[cursor])
             if rows:
                 last = rows[-1][0]
                 state.position = (last[cursor], [last[k] for k in spec.key])
             if len(rows) < spec.batch_size:
-                state.finish_poll(started=started, ended=self._clock(), highest=highest,
-                                  lag=spec.lag_seconds, full=full)
+                generation = state.generation
+                prune = state.finish_poll(started=started, ended=self._clock(), highest=highest,
+                                          lag=spec.lag_seconds, full=full)
+                batch.ack_token = _StoreAck(batch.ack_token.pairs, generation, prune)
                 batch.checkpoint = state.to_checkpoint()
                 if batch.records or batch.problems or batch.checkpoint != before:
                     yield batch
@@ -199,6 +212,22 @@ class SqlSource:
             if batch.records or batch.problems:
                 batch.checkpoint = state.to_checkpoint()
                 yield batch
+
+    def _changed(self, rows: list[_Row], store: HashStore) -> SourceBatch:
+        """Records and problems whose content differs from what was last handed over."""
+        items = [(self._record(v, c), row_hash(v, c)) for v, c in rows]
+        idents = [i.key if isinstance(i, SourceRecord) else i.origin for i, _ in items]
+        known = store.lookup(idents)
+        batch = SourceBatch(records=[], ack_token=[])
+        for (item, digest), ident in zip(items, idents, strict=True):
+            if known.get(ident) != digest:
+                if isinstance(item, SourceRecord):
+                    batch.records.append(item)
+                else:
+                    batch.problems.append(item)
+                known[ident] = digest  # the same key twice in one page: hand over once
+                batch.ack_token.append((ident, digest))
+        return batch
 
     def _read_flag(self, checkpoint: Mapping[str, Any] | None) -> Iterator[SourceBatch]:
         rel, spec = self.relation(), self.spec
@@ -222,7 +251,7 @@ class SqlSource:
             done = len(rows) < spec.batch_size
             seen = current if done else {**previous, **current}
             batch.checkpoint = {
-                "v": 1, "seen": dict(list(seen.items())[-SEEN_LIMIT:]),
+                "v": 1, "seen": dict(list(seen.items())[-_FLAG_SEEN_LIMIT:]),
                 "pos": None if done or position is None else [encode_value(v) for v in position],
             }
             if batch.records or batch.problems or (done and batch.checkpoint != dict(checkpoint or {})):
@@ -232,7 +261,7 @@ class SqlSource:
 
     def _hash_store(self) -> HashStore:
         if self._store is None:
-            self._store = HashStore(self._state_dir / f"{self.name}.scan.sqlite")
+            self._store = HashStore(self._state_dir / f"{self.name}.{self.spec.mode}.sqlite")
         return self._store
 
     def _read_scan(self, checkpoint: Mapping[str, Any] | None) -> Iterator[SourceBatch]:
@@ -245,14 +274,8 @@ class SqlSource:
             epoch, position = store.start_epoch(), None
         while True:
             rows = self._page(scan_page(rel, spec.key, position, spec.batch_size))
-            items = [(self._record(v, c), row_hash(v, c)) for v, c in rows]
-            idents = [i.key if isinstance(i, SourceRecord) else i.origin for i, _ in items]
-            known = store.lookup(idents)
-            batch = SourceBatch(records=[], ack_token=[])
-            for (item, digest), ident in zip(items, idents, strict=True):
-                if known.get(ident) != digest:
-                    (batch.records if isinstance(item, SourceRecord) else batch.problems).append(item)  # type: ignore[arg-type]
-                    batch.ack_token.append((ident, digest))
+            batch = self._changed(rows, store)
+            batch.ack_token = _StoreAck(batch.ack_token, 0)
             if rows:
                 position = [rows[-1][0][k] for k in spec.key]
             done = len(rows) < spec.batch_size
@@ -264,8 +287,9 @@ class SqlSource:
                 return
 
     def acknowledge(self, batch: SourceBatch) -> None:
-        if self.spec.mode == "scan" and batch.ack_token:
-            self._hash_store().save(batch.ack_token)
+        ack = batch.ack_token
+        if isinstance(ack, _StoreAck) and (ack.pairs or ack.prune_upto is not None):
+            self._hash_store().save(ack.pairs, ack.generation, ack.prune_upto)
 
     # --- writing back ------------------------------------------------------------------------
 

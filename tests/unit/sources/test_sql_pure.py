@@ -42,22 +42,21 @@ def test_plain_values() -> None:
 
 def test_safe_point_waits_for_lag_and_a_full_poll() -> None:
     state = CursorState()
-    state.remember("1", "h", 10)
-    state.finish_poll(started=0, ended=1, highest=10, lag=5, full=True)
+    assert state.finish_poll(started=0, ended=1, highest=10, lag=5, full=True) is None
     assert state.safe is None  # nothing seen at least 5 s ago
-    state.finish_poll(started=5, ended=5.5, highest=12, lag=5, full=True)
+    assert state.finish_poll(started=5, ended=5.5, highest=12, lag=5, full=True) is None
     assert state.safe is None  # observation (1, 10) is only 4 s older than this poll's start
     state.finish_poll(started=6.5, ended=7, highest=12, lag=5, full=False)
     assert state.safe is None  # a resumed poll did not re-read everything above the safe point
-    state.finish_poll(started=6.5, ended=7, highest=12, lag=5, full=True)
+    assert state.finish_poll(started=6.5, ended=7, highest=12, lag=5, full=True) == 0
     assert state.safe == 10
-    assert state.seen == {}
-    assert [v for _, v in state.observations] == [12]
+    assert [(v, g) for _, v, g in state.observations] == [(12, 1)]
+    assert state.generation == 4
 
 
 def test_cursor_state_survives_json() -> None:
-    state = CursorState(safe=datetime(2026, 1, 1), position=(datetime(2026, 1, 2), [3]))
-    state.remember("3", "abcd", datetime(2026, 1, 2))
+    state = CursorState(safe=datetime(2026, 1, 1), position=(datetime(2026, 1, 2), [3]), generation=7,
+                        epoch="abc", observations=[(1.5, datetime(2026, 1, 3), 6)])
     again = CursorState.from_checkpoint(json.loads(json.dumps(state.to_checkpoint())))
     assert again == state
 

@@ -1,9 +1,11 @@
-"""Scan mode's memory of what each row looked like, in a SQLite file beside the state store.
+"""What each row looked like when it was last handed over, in a SQLite file under ``state_dir``.
 
-A 1,000,000-row table makes ~30 MB of key → hash pairs: too big for a JSON checkpoint, small for
-SQLite. It is written only in ``acknowledge`` (after the engine committed), so a crash can make a
-row be handed over again (a no-op for the engine) but never lost. The *epoch* ties it to the
-engine's checkpoint: a state store rebuilt from scratch starts a new epoch and re-reads everything.
+Scan mode keeps one hash per row of the table (~30 MB for 1,000,000 rows: too big for a JSON
+checkpoint, small for SQLite); cursor mode keeps the rows above its safe point, tagged with the
+poll (*generation*) that handed them over, and drops a generation once the safe point passed it.
+Writes happen only in ``acknowledge`` (after the engine committed), so a crash can make a row be
+handed over again (a no-op for the engine) but never lost. The *epoch* ties the file to the
+engine's checkpoint: a state store rebuilt from scratch starts a new epoch and forgets the file.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ class HashStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS hashes (k TEXT PRIMARY KEY, h TEXT) WITHOUT ROWID")
+        self._db.execute("CREATE TABLE IF NOT EXISTS hashes (k TEXT PRIMARY KEY, h TEXT, g INTEGER) "
+                         "WITHOUT ROWID")
+        self._db.execute("CREATE INDEX IF NOT EXISTS ix_hashes_g ON hashes (g)")
 
     def epoch(self) -> str | None:
         with self._lock:
@@ -51,11 +55,20 @@ class HashStore:
                 found.update(self._db.execute(f"SELECT k, h FROM hashes WHERE k IN ({marks})", part))
         return found
 
-    def save(self, pairs: Iterable[tuple[str, str]]) -> None:
+    def save(self, pairs: Iterable[tuple[str, str]], generation: int = 0,
+             prune_upto: int | None = None) -> None:
+        """Record handed-over rows; drop generations the safe point has passed, in one transaction."""
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?)", pairs)
+            self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?)",
+                                 ((k, h, generation) for k, h in pairs))
+            if prune_upto is not None:
+                self._db.execute("DELETE FROM hashes WHERE g <= ?", (prune_upto,))
             self._db.execute("COMMIT")
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM hashes").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
