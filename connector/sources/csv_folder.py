@@ -125,7 +125,6 @@ class CsvFolderSource:
                 continue
             resume = int(current.get("line", 0)) if current.get("file") == fid else 0
             yield from self._read_file(path, facts, fid, done, resume)
-            current = {}
 
     def _read_file(self, path: Path, facts: FileFacts, fid: str, done: dict[str, str],
                    resume: int) -> Iterator[SourceBatch]:

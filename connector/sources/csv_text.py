@@ -16,7 +16,7 @@ import charset_normalizer
 
 __all__ = ["FileFacts", "inspect_file", "sniff_delimiter"]
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 18
 _CANDIDATES = ("utf-8", "cp1252")
 _DELIMITERS = (";", ",", "\t", "|")
 

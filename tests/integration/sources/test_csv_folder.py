@@ -141,3 +141,24 @@ def test_receipts_are_excel_friendly_and_updated_in_place(tmp_path: Path) -> Non
         ("1", "SEALED", "BSD-20260101-ABC"), ("2", "rejected", "")]
     assert rows[1]["error"] == "poids: « -3 » négatif ligne 2"
     assert [p.name for p in path.parent.iterdir()] == ["e.csv.receipt.csv"]  # no temp file left
+
+
+def test_big_file_is_streamed_with_bounded_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    source = make(tmp_path, batch_size=200)
+    path = tmp_path / "inbox" / "big.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("id;producteur;commentaire\n")
+        for i in range(30_000):
+            fh.write(f"{i};Société Générale des Déchets {i};{'x' * 60}\n")
+    assert path.stat().st_size > 3_000_000
+    tracemalloc.start()
+    count = 0
+    for batch in source.read(None):
+        count += len(batch.records)
+        source.acknowledge(batch)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 30_000
+    assert peak < 2_000_000  # a 256 KiB inspection block and a few batches, not the 3 MB file
