@@ -4,7 +4,7 @@ Reports (a) HTTP requests per BSDD created and sealed (goal ≤ 0.41; one mutati
 needs 2.0, the server's cap of five operations per request makes 0.40 the floor) and (b) with the
 emulator's rate window scaled down, the share of the ceiling sustained and the share answered 429.
 
-    .venv/bin/python bench/bench_push.py --records 1000 --limit 100 --window 5
+    .venv/bin/python bench/bench_push.py --records 1000 --limit 50 --window 5
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import time
 from collections import Counter
 from importlib import resources
 from pathlib import Path
+
+import structlog
 
 from connector.domain.demo_companies import DEMO_TOKEN
 from connector.emulator.config import EmulatorConfig
@@ -40,17 +42,18 @@ def write_inputs(folder: Path, records: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1000)
-    parser.add_argument("--limit", type=int, default=100, help="emulator requests per window")
+    parser.add_argument("--limit", type=int, default=50, help="emulator requests per window")
     parser.add_argument("--window", type=float, default=5.0, help="emulator window, seconds")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
+    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
     config = EmulatorConfig(admin_enabled=True, rate_limit=args.limit, rate_window_seconds=args.window)
     with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp, serve_in_thread(config) as served:
         folder = Path(tmp)
         write_inputs(folder, args.records)
         (folder / "config.toml").write_text(
-            f'[trackdechets]\nurl = "{served.url}"\n[state]\ndir = "var"\n'
-            '[mappings]\npaths = ["mapping.toml"]\n'
+            f'[mappings]\npaths = ["mapping.toml"]\n[state]\ndir = "var"\n[trackdechets]\nurl = "{served.url}"\n'
+            f"rate_limit_per_minute = {args.limit}\nrate_window_seconds = {args.window}\n"
             f"[safety]\nmax_creations_per_run = {args.records}\n",
             "utf-8",
         )

@@ -37,7 +37,7 @@ def token_of(settings: Settings) -> str | None:
 
 def build_client(settings: Settings, **overrides: Any) -> TrackdechetsClient:
     td = settings.trackdechets
-    pacer = Pacer(limit=td.rate_limit_per_minute, window=60.0, share=td.rate_share)
+    pacer = Pacer(limit=td.rate_limit_per_minute, window=td.rate_window_seconds, share=td.rate_share)
     retry = RetryPolicy(
         max_attempts=settings.retry.max_attempts,
         initial_backoff=settings.retry.initial_backoff_seconds,

@@ -89,6 +89,8 @@ class TrackdechetsSettings(_Section):
     """Requests per minute the API accepts from this IP."""
     rate_share: float = Field(default=0.9, gt=0, le=1)
     """Share of the rate limit the connector allows itself (the rest is headroom)."""
+    rate_window_seconds: float = Field(default=60.0, gt=0)
+    """Length of the API's rate-limit window (60 s on Trackdéchets; the emulator can scale it down)."""
     schema_cache_hours: float = Field(default=24.0, ge=0)
     """How long the introspected GraphQL schema is reused before it is fetched again."""
 
