@@ -31,7 +31,7 @@ def open_source(spec: CsvSourceSpec | SqlSourceSpec, *, base_dir: Path, mapping_
         return CsvFolderSource(spec, base_dir=base_dir, mapping_name=mapping_name)
     from connector.sources.sql_source import SqlSource
 
-    return SqlSource(spec, mapping_name=mapping_name, state_dir=state_dir)
+    return SqlSource(spec, mapping_name=mapping_name, state_dir=state_dir, base_dir=base_dir)
 
 
 def __getattr__(name: str) -> object:

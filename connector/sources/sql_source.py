@@ -72,12 +72,19 @@ class SqlSource:
     """Reads one table or SELECT through any SQLAlchemy URL, in one of three change modes."""
 
     def __init__(self, spec: SqlSourceSpec, *, mapping_name: str, state_dir: Path,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, base_dir: Path | None = None) -> None:
         _validate(spec)
         self.spec = spec
         self.name = mapping_name
         self._clock = clock
         url = sa.make_url(expand_env(spec.url))
+        database = url.database
+        if (url.get_backend_name() == "sqlite" and base_dir is not None and database
+                and database != ":memory:" and not database.startswith("file:")
+                and not Path(database).is_absolute()):
+            # Like the CSV folder, a relative SQLite file lives beside the mapping file, not
+            # wherever the daemon happens to be started.
+            url = url.set(database=str(base_dir / database))
         self.url_shown = url.render_as_string(hide_password=True)
         self.engine = sa.create_engine(url, pool_pre_ping=True)
         key_params = [f"key_{k}" for k in spec.key]
