@@ -6,6 +6,7 @@ The CLI commands and the daemon all start here, so that ``check`` validates exac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from connector.mapping.loading import load_mappings
 from connector.settings import Settings
 from connector.sources import open_source
 from connector.state.store import StateStore, open_state_store
-from connector.trackdechets.client import TrackdechetsClient
+from connector.trackdechets.client import ResponseInfo, TrackdechetsClient
 from connector.trackdechets.pacing import Pacer
 from connector.trackdechets.retry import RetryPolicy
 from connector.trackdechets.schema import load_target_schema
@@ -89,12 +90,17 @@ def mapping_globs(settings: Settings, config_dir: Path) -> list[str]:
 
 
 def build_runtime(
-    settings: Settings, config_dir: Path, *, offline: bool = False, dry_run: bool = False
+    settings: Settings,
+    config_dir: Path,
+    *,
+    offline: bool = False,
+    dry_run: bool = False,
+    on_response: Callable[[ResponseInfo], None] | None = None,
 ) -> Runtime:
     """Everything ``run`` needs, validated; every mapping problem is reported at once."""
     state_dir = Path(settings.state.dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    client = None if offline else build_client(settings)
+    client = None if offline else build_client(settings, on_response=on_response)
     post = (lambda query, variables: client.query(query, variables)) if client is not None else None
     schema = load_target_schema(
         post,

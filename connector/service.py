@@ -28,6 +28,7 @@ from connector.settings import Settings
 from connector.sources.base import SourceRecord
 from connector.state.models import Record, RecordState
 from connector.state.store import utcnow
+from connector.trackdechets.client import ResponseInfo
 
 __all__ = ["STEPS", "check", "preview", "retry_rejected", "run_daemon", "run_step", "sync_once"]
 
@@ -83,7 +84,15 @@ def run_daemon(
     from connector.daemon import Daemon
     from connector.metrics import build_metrics
 
-    holder: dict[str, Runtime] = {"rt": build_runtime(settings, config_dir, dry_run=dry_run)}
+    observers: list[Callable[[ResponseInfo], None]] = []
+
+    def on_response(info: ResponseInfo) -> None:
+        for observer in observers:
+            observer(info)
+
+    holder: dict[str, Runtime] = {
+        "rt": build_runtime(settings, config_dir, dry_run=dry_run, on_response=on_response)
+    }
 
     def make_step(name: str) -> Callable[[threading.Event], object]:
         def step(stop: threading.Event) -> object:
@@ -97,7 +106,7 @@ def run_daemon(
 
         # A ConfigError propagates: the daemon logs its problems once and keeps the running set.
         new_settings = load_settings(config_path)
-        new_runtime = build_runtime(new_settings, config_dir, dry_run=dry_run)
+        new_runtime = build_runtime(new_settings, config_dir, dry_run=dry_run, on_response=on_response)
         old = holder["rt"]
         with old.pipeline.lock:
             holder["rt"] = new_runtime
@@ -109,6 +118,15 @@ def run_daemon(
     steps = {name: make_step(name) for name in STEPS}
     daemon = Daemon(steps, intervals, drain_timeout=settings.daemon.drain_timeout_seconds, on_reload=reload)
     metrics = build_metrics(settings, daemon, lambda: holder["rt"]) if settings.metrics.enabled else None
+    if metrics is not None:
+        counters = metrics.metrics
+
+        def count(info: ResponseInfo) -> None:
+            counters.observe_request(info.outcome)
+            if info.attempt > 1:
+                counters.observe_retry()
+
+        observers.append(count)
     log.info(
         "daemon_starting",
         mappings=[b.mapping.name for b in holder["rt"].pipeline.bindings],

@@ -1,0 +1,127 @@
+"""Push against the emulator over HTTP: updates before a signature, conflicts after, a bad token,
+dry runs and the creation limit."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connector.demo.run import _asset
+from connector.domain.demo_companies import DEMO_TOKEN
+from connector.emulator.config import EmulatorConfig
+from connector.emulator.testing import ServedEmulator, serve_in_thread
+from connector.runtime import Runtime, build_runtime
+from connector.service import run_step, sync_once
+from connector.settings import load_settings
+
+
+@pytest.fixture
+def emulator() -> Iterator[ServedEmulator]:
+    with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
+        yield served
+
+
+def runtime_for(tmp_path: Path, url: str, *, token: str = DEMO_TOKEN, extra: str = "") -> Runtime:
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    mapping = _asset("bsdd_csv.toml").decode("utf-8")
+    (tmp_path / "mapping.toml").write_text(mapping, "utf-8")
+    (tmp_path / "config.toml").write_text(
+        f'[trackdechets]\nurl = "{url}"\n[state]\ndir = "var"\n[mappings]\npaths = ["mapping.toml"]\n{extra}',
+        "utf-8",
+    )
+    settings = load_settings(tmp_path / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": token})
+    return build_runtime(settings, tmp_path)
+
+
+def drop(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / "inbox" / name).write_text(text, "utf-8")
+
+
+def csv_text(**replace: str) -> str:
+    text = _asset("enlevements_mars.csv").decode("utf-8")
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return text
+
+
+def fields_sent(emulator: ServedEmulator) -> list[str]:
+    return [f for e in emulator.emulator.journal for op in e["operations"] for f in op["fields"]]
+
+
+def states(runtime: Runtime) -> dict[str, str]:
+    return {r.record_key: r.state for r in runtime.store.records()}
+
+
+def test_a_change_before_signature_updates_the_bsd_and_after_signature_is_a_conflict(
+    tmp_path: Path, emulator: ServedEmulator
+) -> None:
+    runtime = runtime_for(tmp_path, emulator.url)
+    try:
+        drop(tmp_path, "a.csv", csv_text())
+        sync_once(runtime, threading.Event())
+        rows = {r.record_key: r for r in runtime.store.records()}
+        signed = rows["BE-2026-0412"].readable_id
+        assert signed
+        emulator.emulator.journal.clear()
+        import httpx
+
+        httpx.post(f"{emulator.url}_emulator/bsds/{signed}/sign-emission", json={}).raise_for_status()
+        run_step(runtime.pipeline, "track", threading.Event())
+        drop(tmp_path, "b.csv", csv_text(**{"1 250,5": "1 300,0", ";85;estimée": ";90;estimée"}))
+        sync_once(runtime, threading.Event())
+        after = {r.record_key: r for r in runtime.store.records()}
+        assert after["BE-2026-0413"].state == "synced"
+        assert after["BE-2026-0412"].state == "conflict"
+        assert "signed" in (after["BE-2026-0412"].last_error or "")
+        sent = fields_sent(emulator)
+        assert sent.count("updateForm") == 1  # 0413 only; nothing for the signed 0412
+        form = emulator.emulator.store.find(after["BE-2026-0413"].bsd_id or "")
+        assert form is not None
+        assert form["wasteDetails"]["quantity"] == pytest.approx(0.09)
+        assert form["status"] == "SEALED"
+    finally:
+        runtime.close()
+
+
+def test_an_unknown_token_pauses_pushing_and_loses_nothing(tmp_path: Path, emulator: ServedEmulator) -> None:
+    runtime = runtime_for(tmp_path, emulator.url, token="revoked-token")
+    try:
+        drop(tmp_path, "a.csv", csv_text())
+        run_step(runtime.pipeline, "ingest", threading.Event())
+        counts = run_step(runtime.pipeline, "push", threading.Event())
+        assert counts["unauthenticated"] >= 1
+        assert runtime.pipeline.paused_until is not None
+        assert set(states(runtime).values()) == {"pending", "rejected"}
+        sent = fields_sent(emulator).count("createForm")
+        assert sent == 4  # the four valid records went in one batch; it told us, nothing more was sent
+        again = run_step(runtime.pipeline, "push", threading.Event())
+        assert again.get("paused") == 1  # no request while paused
+        assert fields_sent(emulator).count("createForm") == sent
+    finally:
+        runtime.close()
+
+
+def test_dry_run_and_creation_limit(tmp_path: Path, emulator: ServedEmulator) -> None:
+    runtime = runtime_for(tmp_path, emulator.url, extra="[safety]\ndry_run = true\n")
+    try:
+        drop(tmp_path, "a.csv", csv_text())
+        sync_once(runtime, threading.Event())
+        assert "createForm" not in fields_sent(emulator)
+        assert set(states(runtime).values()) == {"pending", "rejected"}
+    finally:
+        runtime.close()
+    shutil.rmtree(tmp_path / "var")
+    (tmp_path / "inbox" / "processed" / "a.csv").rename(tmp_path / "inbox" / "a.csv")
+    runtime = runtime_for(tmp_path, emulator.url, extra="[safety]\nmax_creations_per_run = 2\n")
+    try:
+        run_step(runtime.pipeline, "ingest", threading.Event())
+        counts = run_step(runtime.pipeline, "push", threading.Event())
+        assert counts["created"] == 2
+        assert counts["creation_limit_reached"] == 1
+        assert fields_sent(emulator).count("createForm") == 2
+    finally:
+        runtime.close()
