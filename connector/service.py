@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress, TaskID
 from sqlalchemy import select
 
 from connector.engine.context import Pipeline
@@ -60,14 +63,39 @@ def run_step(
 
 
 def sync_once(runtime: Runtime, stop: threading.Event, *, progress: bool = False) -> dict[str, Any]:
-    """ingest → push → track → write-back once; push and track again so that seals land too."""
+    """ingest → push → track → write-back, once each; with ``progress``, a bar per step on stderr."""
     pipeline = runtime.pipeline
     results: list[dict[str, Any]] = []
-    order = ["ingest", "push", "track", "writeback"]
-    for name in order:
-        if stop.is_set():
-            break
-        results.append(run_step(pipeline, name, stop))
+    with ExitStack() as stack:
+        bars: Progress | None = None
+        if progress:
+            bars = stack.enter_context(
+                Progress(
+                    *Progress.get_default_columns(),
+                    MofNCompleteColumn(),
+                    console=Console(stderr=True),
+                    transient=False,
+                )
+            )
+            tasks: dict[str, TaskID] = {}
+
+            def advance(step: str, done: int) -> None:
+                if step in tasks:
+                    bars.advance(tasks[step], done)
+
+            pipeline.progress = advance
+            stack.callback(setattr, pipeline, "progress", None)
+        for name in ("ingest", "push", "track", "writeback"):
+            if stop.is_set():
+                break
+            if bars is not None:
+                total = _due_operations(pipeline) if name == "push" else None
+                tasks[name] = bars.add_task(name, total=total)
+            results.append(run_step(pipeline, name, stop))
+            if bars is not None:
+                bars.update(
+                    tasks[name], total=bars.tasks[-1].completed or 1, completed=bars.tasks[-1].completed or 1
+                )
     counts = pipeline.store.counts()
     totals: dict[str, int] = {}
     for per_state in counts.values():
@@ -76,6 +104,18 @@ def sync_once(runtime: Runtime, stop: threading.Event, *, progress: bool = False
     new_rejections = sum(r.get("rejected", 0) for r in results)
     ok = all(r["ok"] for r in results) and new_rejections == 0
     return {"ok": ok, "steps": results, "records": counts, "totals": totals, "new_rejections": new_rejections}
+
+
+def _due_operations(pipeline: Pipeline) -> int:
+    """Mutations the push step has ahead of it: a create that will be sealed counts twice."""
+    seal = {b.mapping.name for b in pipeline.bindings if b.mapping.seal}
+    with pipeline.store.session() as session:
+        rows = session.execute(
+            select(Record.mapping, Record.next_op).where(
+                Record.state.in_([RecordState.PENDING, RecordState.IN_FLIGHT])
+            )
+        ).all()
+    return sum(2 if op == "create" and mapping in seal else 1 for mapping, op in rows)
 
 
 def run_daemon(

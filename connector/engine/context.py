@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -76,11 +76,17 @@ class Pipeline:
     """A ``TrackdechetsClient``; None for commands that never talk to Trackdéchets."""
     options: PipelineOptions = field(default_factory=PipelineOptions)
     log: Any = field(default_factory=lambda: structlog.get_logger("connector"))
+    progress: Callable[[str, int], None] | None = None
+    """Called with (step, records done) as work advances; ``sync --once`` draws a bar with it."""
     schema: Any = None
     """The target's GraphQL schema: when set, ingest validates every create document against it."""
     paused_until: datetime | None = None
     my_sirets: list[str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def advance(self, step: str, done: int) -> None:
+        if self.progress is not None and done:
+            self.progress(step, done)
 
     def binding(self, name: str) -> Binding | None:
         for b in self.bindings:

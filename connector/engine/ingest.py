@@ -239,6 +239,7 @@ def ingest_binding(pipeline: Pipeline, binding: Binding, stop: threading.Event) 
         batch_counts = store_batch(pipeline.store, binding, batch, pipeline.schema)
         binding.source.acknowledge(batch)
         counts.update(batch_counts)
+        pipeline.advance("ingest", len(batch.records) + len(batch.problems))
         for entry_key, n in batch_counts.items():
             if entry_key == "rejected" and n:
                 pipeline.log.warning("records_rejected_at_ingest", mapping=name, count=n)

@@ -193,6 +193,7 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -
                     error=str(error),
                     permanent=isinstance(error, Rejected),
                 )
+    pipeline.advance("push", len(chunk))
     if not keep_going:
         pipeline.paused_until = utcnow() + timedelta(seconds=pipeline.options.auth_pause_seconds)
         pipeline.log.error(
