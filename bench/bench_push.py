@@ -52,7 +52,8 @@ def main() -> None:
         folder = Path(tmp)
         write_inputs(folder, args.records)
         (folder / "config.toml").write_text(
-            f'[mappings]\npaths = ["mapping.toml"]\n[state]\ndir = "var"\n[trackdechets]\nurl = "{served.url}"\n'
+            '[mappings]\npaths = ["mapping.toml"]\n[state]\ndir = "var"\n'
+            f'[trackdechets]\nurl = "{served.url}"\n'
             f"rate_limit_per_minute = {args.limit}\nrate_window_seconds = {args.window}\n"
             f"[safety]\nmax_creations_per_run = {args.records}\n",
             "utf-8",

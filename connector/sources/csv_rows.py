@@ -25,7 +25,7 @@ _SURROGATES = re.compile("[\udc80-\udcff]+")
 _RAW_LIMIT = 200
 
 
-class FileRejected(Exception):  # noqa: N818 - a verdict, not a crash
+class FileRejected(Exception):
     """The whole file cannot be read; the reason goes to ``rejected/<file>.error.txt``."""
 
 

@@ -72,7 +72,7 @@ class TrackdechetsError(ConnectorError):
         )
 
 
-class NotSent(TrackdechetsError, Retriable):  # noqa: N818 (names say what to do next)
+class NotSent(TrackdechetsError, Retriable):
     """Safe to send again as is: the server surely did not execute it (or it is a read).
 
     ``retry_after`` is how long the server asked us to wait, in seconds, when it said so.
@@ -83,14 +83,14 @@ class NotSent(TrackdechetsError, Retriable):  # noqa: N818 (names say what to do
         self.retry_after = retry_after
 
 
-class InDoubt(TrackdechetsError, Retriable):  # noqa: N818 (names say what to do next)
+class InDoubt(TrackdechetsError, Retriable):
     """The mutation may have been executed and committed: reconcile before sending it again.
 
     The client never resends these; the engine looks the BSD up first.
     """
 
 
-class Rejected(TrackdechetsError, PermanentForRecord):  # noqa: N818 (names say what to do next)
+class Rejected(TrackdechetsError, PermanentForRecord):
     """The server refused this payload (bad input, forbidden): resending it unchanged is useless.
 
     ``server_message`` is the platform's own (French) text, to show to the IT team as is;
@@ -115,11 +115,11 @@ class Rejected(TrackdechetsError, PermanentForRecord):  # noqa: N818 (names say 
         self.field_paths = list(field_paths)
 
 
-class Unauthenticated(TrackdechetsError, Fatal):  # noqa: N818 (names say what to do next)
+class Unauthenticated(TrackdechetsError, Fatal):
     """The token is missing, invalid or revoked: pause every push until a person fixes it."""
 
 
-class ClientBug(TrackdechetsError, PermanentForRecord):  # noqa: N818 (names say what to do next)
+class ClientBug(TrackdechetsError, PermanentForRecord):
     """The request itself is malformed (parse, validation, too many operations, body too large).
 
     Our fault, not the data's nor the server's: resending cannot help. It is permanent for the
