@@ -104,6 +104,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
 
 
 def _print_config_error(exc: ConfigError) -> int:
+    if exc.problems == [exc.message]:
+        print(f"td-connector: configuration error: {exc.message}", file=sys.stderr)
+        return EX_CONFIG
     print(f"td-connector: configuration error: {exc.message}", file=sys.stderr)
     for problem in exc.problems:
         print(f"  - {problem}", file=sys.stderr)

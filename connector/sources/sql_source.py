@@ -85,6 +85,10 @@ class SqlSource:
             # Like the CSV folder, a relative SQLite file lives beside the mapping file, not
             # wherever the daemon happens to be started.
             url = url.set(database=str(base_dir / database))
+        if (url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
+                and not url.database.startswith("file:") and not Path(url.database).exists()):
+            # SQLite would silently create an empty database and then find no table in it.
+            raise ConfigError(f"source.url: the SQLite database {url.database} does not exist")
         self.url_shown = url.render_as_string(hide_password=True)
         self.engine = sa.create_engine(url, pool_pre_ping=True)
         key_params = [f"key_{k}" for k in spec.key]
