@@ -18,7 +18,7 @@ _STATES = ("pending", "in_flight", "synced", "done", "rejected", "conflict")
 
 def _records_table(counts: dict[str, dict[str, int]]) -> Table:
     table = Table(title="Records by state")
-    table.add_column("mapping")
+    table.add_column("mapping", overflow="fold")
     for state in _STATES:
         table.add_column(state, justify="right")
     table.add_column("total", justify="right")

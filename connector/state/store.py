@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ class StateStore:
         """Bring the schema to the newest revision (run at every start, idempotent)."""
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
+        # Alembic narrates every step at INFO; an operator only needs to hear of failures.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
