@@ -14,3 +14,16 @@ from connector.emulator.testing import ServedEmulator, serve_in_thread
 def emulator() -> Iterator[ServedEmulator]:
     with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
         yield served
+
+
+@pytest.fixture(autouse=True)
+def _no_token_in_any_output(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every file an end-to-end test leaves (logs, receipts, state, ERP tables) is free of the token."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path")
+    if tmp is None:
+        return
+    from connector.domain.demo_companies import DEMO_TOKEN
+
+    leaks = [p for p in tmp.rglob("*") if p.is_file() and DEMO_TOKEN.encode() in p.read_bytes()]
+    assert leaks == [], f"the API token was written to {leaks}"

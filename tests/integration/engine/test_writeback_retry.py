@@ -1,0 +1,64 @@
+"""A failed write-back is retried on its own: nothing is sent to Trackdéchets again."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from connector.demo.run import _asset
+from connector.domain.demo_companies import DEMO_TOKEN
+from connector.emulator.config import EmulatorConfig
+from connector.emulator.testing import serve_in_thread
+from connector.runtime import build_runtime
+from connector.service import run_step, sync_once
+from connector.settings import load_settings
+
+MAPPING_TAIL = """
+[source.writeback]
+statement = """INSERT INTO td_statuts (numero, bsd, statut)
+VALUES (:key, :readable_id, COALESCE(:remote_status, :status))"""
+"""
+
+
+def test_failed_writeback_stays_due_and_is_retried_alone(tmp_path: Path) -> None:
+    database = tmp_path / "erp.db"
+    with sqlite3.connect(database) as connection:
+        connection.executescript(_asset("erp.sql").decode("utf-8"))
+    mapping = _asset("bsdd_sqlite.toml").decode("utf-8").replace("{workdir}", tmp_path.as_posix())
+    head, _, rest = mapping.partition("[source.writeback]")
+    rest = rest.split('"""', 2)[2]  # drop the demo's UPDATE statement
+    (tmp_path / "mapping.toml").write_text(head + MAPPING_TAIL + rest, "utf-8")
+    with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
+        (tmp_path / "config.toml").write_text(
+            f'[trackdechets]\nurl = "{served.url}"\n[state]\ndir = "var"\n'
+            '[mappings]\npaths = ["mapping.toml"]\n',
+            "utf-8",
+        )
+        settings = load_settings(tmp_path / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN})
+        runtime = build_runtime(settings, tmp_path)
+        try:
+            # The status table does not exist yet: the write-back fails, everything else goes on.
+            summary = sync_once(runtime, threading.Event())
+            writeback = next(s for s in summary["steps"] if s["step"] == "writeback")
+            assert writeback.get("failed", 0) == 4
+            rows = runtime.store.records()
+            assert all(r.writeback_due and r.writeback_error for r in rows)
+            sent = len(served.emulator.journal)
+
+            with sqlite3.connect(database) as connection:
+                connection.execute("CREATE TABLE td_statuts (numero TEXT, bsd TEXT, statut TEXT)")
+            counts = run_step(runtime.pipeline, "writeback", threading.Event())
+            assert counts["written"] == 4
+            assert len(served.emulator.journal) == sent  # nothing sent again to Trackdéchets
+            assert not any(r.writeback_due for r in runtime.store.records())
+        finally:
+            runtime.close()
+    with sqlite3.connect(database) as connection:
+        statuses = dict(connection.execute("SELECT numero, statut FROM td_statuts").fetchall())
+    assert statuses == {
+        "ENL-1001": "SEALED",
+        "ENL-1002": "SEALED",
+        "ENL-1003": "SEALED",
+        "ENL-1004": "rejected",
+    }
