@@ -14,11 +14,11 @@ from connector.runtime import build_runtime
 from connector.service import run_step, sync_once
 from connector.settings import load_settings
 
-MAPPING_TAIL = """
-[source.writeback]
-statement = """INSERT INTO td_statuts (numero, bsd, statut)
-VALUES (:key, :readable_id, COALESCE(:remote_status, :status))"""
-"""
+MAPPING_TAIL = (
+    "\n[source.writeback]\n"
+    'statement = "INSERT INTO td_statuts (numero, bsd, statut) '
+    'VALUES (:key, :readable_id, COALESCE(:remote_status, :status))"\n'
+)
 
 
 def test_failed_writeback_stays_due_and_is_retried_alone(tmp_path: Path) -> None:
