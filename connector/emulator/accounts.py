@@ -16,7 +16,7 @@ from .store import now_iso
 __all__ = ["account_resolvers", "company_node"]
 
 
-def _emu(info: GraphQLResolveInfo) -> Emulator:
+def _emu(info: GraphQLResolveInfo[Any]) -> Emulator:
     return info.context["emulator"]  # type: ignore[no-any-return]
 
 
@@ -46,13 +46,13 @@ def _connection(nodes: list[dict[str, Any]], first: int | None, after: str | Non
                          "hasNextPage": len(nodes) > size, "hasPreviousPage": after is not None}}
 
 
-def resolve_me(_: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
+def resolve_me(_: Any, info: GraphQLResolveInfo[Any]) -> dict[str, Any]:
     user = Emulator.require_user(info.context)
     return {"id": user.id, "email": user.email, "name": user.name, "isAdmin": False,
             "companies": _user_companies(_emu(info), user)}
 
 
-def resolve_my_companies(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_my_companies(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     user = Emulator.require_user(info.context)
     nodes = _user_companies(_emu(info), user)
     if args.get("search"):
@@ -86,7 +86,7 @@ def _check_endpoint(emu: Emulator, uri: str, token: str) -> None:
         raise bad_user_input("\n".join(problems))
 
 
-def resolve_create_webhook(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_create_webhook(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     emu = _emu(info)
     user = Emulator.require_user(info.context)
     data = args["input"]
@@ -108,7 +108,7 @@ def _owned_setting(emu: Emulator, user: User, setting_id: str) -> dict[str, Any]
     return setting
 
 
-def resolve_update_webhook(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_update_webhook(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     emu = _emu(info)
     user = Emulator.require_user(info.context)
     setting = _owned_setting(emu, user, args["id"])
@@ -123,21 +123,21 @@ def resolve_update_webhook(_: Any, info: GraphQLResolveInfo, **args: Any) -> dic
     return _public(setting)
 
 
-def resolve_delete_webhook(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_delete_webhook(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     emu = _emu(info)
     setting = _owned_setting(emu, Emulator.require_user(info.context), args["id"])
     emu.store.delete_webhook(setting["id"])
     return _public(setting)
 
 
-def resolve_webhook_settings(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_webhook_settings(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     emu = _emu(info)
     user = Emulator.require_user(info.context)
     nodes = [s for s in emu.store.webhooks.values() if user.roles.get(s["orgId"]) == "ADMIN"]
     return _connection(nodes, args.get("first"), args.get("after"))
 
 
-def resolve_webhook_setting(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_webhook_setting(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     return _owned_setting(_emu(info), Emulator.require_user(info.context), args["id"])
 
 

@@ -48,6 +48,7 @@ def _bsdd_step(emu: Emulator, form: dict[str, Any], action: str, body: dict[str,
             data["wasteRefusalReason"] = body.get("reason", "Refus simulé par l'émulateur")
         data.update(body.get("input", {}))
         if form["status"] == "RECEIVED":
+            accepted: dict[str, Any]
             accepted = {k: data[k] for k in ("wasteAcceptationStatus", "wasteRefusalReason", "signedAt",
                                              "quantityReceived", "quantityRefused") if k in data}
             accepted.setdefault("wasteAcceptationStatus", "ACCEPTED")

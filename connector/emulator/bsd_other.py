@@ -32,7 +32,8 @@ _ACCEPTATION_PATH = {"BSDA": "destination.reception.acceptationStatus",
                      "BSDASRI": "destination.reception.acceptation.status",
                      "BSPAOH": "destination.reception.acceptation.status",
                      "BSFF": "destination.reception.acceptation.status"}
-_DEFAULTS = {"BSDASRI": {"type": "SIMPLE"}, "BSFF": {"type": "COLLECTE_PETITES_QUANTITES", "packagings": []}}
+_DEFAULTS: dict[str, dict[str, Any]] = {"BSDASRI": {"type": "SIMPLE"},
+                                         "BSFF": {"type": "COLLECTE_PETITES_QUANTITES", "packagings": []}}
 _INPUT_ONLY = ("transporters", "grouping", "forwarding", "repackaging", "synthesizing", "ficheInterventions")
 
 

@@ -211,7 +211,7 @@ class GraphQLHttpApp:
 def _bearer(scope: dict[str, Any]) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            text = value.decode("latin-1").strip()
+            text: str = value.decode("latin-1").strip()
             scheme, _, token = text.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()

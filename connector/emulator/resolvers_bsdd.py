@@ -22,11 +22,11 @@ _ROLE_PATHS = {
 }
 
 
-def _emu(info: GraphQLResolveInfo) -> Emulator:
+def _emu(info: GraphQLResolveInfo[Any]) -> Emulator:
     return info.context["emulator"]  # type: ignore[no-any-return]
 
 
-def _user_siret(info: GraphQLResolveInfo, siret: str | None) -> str:
+def _user_siret(info: GraphQLResolveInfo[Any], siret: str | None) -> str:
     user = Emulator.require_user(info.context)
     if siret is None:
         if len(user.roles) != 1:
@@ -38,7 +38,7 @@ def _user_siret(info: GraphQLResolveInfo, siret: str | None) -> str:
     return siret
 
 
-def resolve_form(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_form(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     user = Emulator.require_user(info.context)
     key = args.get("id") or args.get("readableId")
     if not key:
@@ -72,7 +72,7 @@ def _keep(form: dict[str, Any], siret: str, args: dict[str, Any], since: str | N
     return not (present and present not in org_ids_on(form))
 
 
-def resolve_forms(_: Any, info: GraphQLResolveInfo, **args: Any) -> list[dict[str, Any]]:
+def resolve_forms(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> list[dict[str, Any]]:
     """Newest-created first, like the platform (not by ``updatedAt``): clients must walk all pages."""
     siret = _user_siret(info, args.get("siret"))
     since = parse_datetime(args["updatedAfter"]) if args.get("updatedAfter") else None
@@ -81,7 +81,8 @@ def resolve_forms(_: Any, info: GraphQLResolveInfo, **args: Any) -> list[dict[st
     if args.get("last") is not None or args.get("cursorBefore") is not None:
         size = bsdd.check_first(args.get("last"), 100)
         if args.get("cursorBefore") is not None:
-            index = next((i for i, f in enumerate(items) if f["id"] == args["cursorBefore"]), len(items))
+            index: int | None = next((i for i, f in enumerate(items) if f["id"] == args["cursorBefore"]),
+                                     len(items))
             items = items[:index]
         return items[-size:]
     size = bsdd.check_first(args.get("first"), 100)
@@ -95,7 +96,7 @@ def resolve_forms(_: Any, info: GraphQLResolveInfo, **args: Any) -> list[dict[st
     return items[:size]
 
 
-def resolve_forms_life_cycle(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_forms_life_cycle(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     """Status logs newest first, 100 per page; ``loggedAfter`` is the lower bound (``>=``)."""
     siret = _user_siret(info, args.get("siret"))
     emu = _emu(info)
@@ -124,12 +125,12 @@ def resolve_forms_life_cycle(_: Any, info: GraphQLResolveInfo, **args: Any) -> d
 
 def _mutation(step: str):  # type: ignore[no-untyped-def]
     """Resolver for a status mutation ``step(emu, form, data, user[, security_code])``."""
-    def resolve(_: Any, info: GraphQLResolveInfo, id: str, **args: Any) -> dict[str, Any]:
+    def resolve(_: Any, info: GraphQLResolveInfo[Any], id: str, **args: Any) -> dict[str, Any]:
         emu = _emu(info)
         user = Emulator.require_user(info.context)
         form = emu.load("BSDD", id, user)
         security_code = args.pop("securityCode", None)
-        data = next(iter(args.values()), {})
+        data: dict[str, Any] = next(iter(args.values()), {})
         if step == "mark_as_sealed":
             return bsdd.mark_as_sealed(emu, form, user)
         if step in ("delete_form", "duplicate_form"):
@@ -140,12 +141,12 @@ def _mutation(step: str):  # type: ignore[no-untyped-def]
     return resolve
 
 
-def resolve_create_form(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_create_form(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     user = Emulator.require_user(info.context)
     return bsdd.create_form(_emu(info), user, args["createFormInput"])
 
 
-def resolve_update_form(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_update_form(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
     emu = _emu(info)
     user = Emulator.require_user(info.context)
     data = args["updateFormInput"]

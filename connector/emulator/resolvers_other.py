@@ -16,7 +16,7 @@ __all__ = ["matches_where", "other_resolvers"]
 _MAX_PAGE = 500
 
 
-def _emu(info: GraphQLResolveInfo) -> Emulator:
+def _emu(info: GraphQLResolveInfo[Any]) -> Emulator:
     return info.context["emulator"]  # type: ignore[no-any-return]
 
 
@@ -36,8 +36,8 @@ def _compare(value: Any, operator: str, expected: Any) -> bool:
         return isinstance(value, list) and set(expected) <= set(value)
     if value is None:
         return False
-    return {"_gte": value >= expected, "_gt": value > expected, "_lte": value <= expected,
-            "_lt": value < expected}.get(operator, True)
+    return bool({"_gte": value >= expected, "_gt": value > expected, "_lte": value <= expected,
+                 "_lt": value < expected}.get(operator, True))
 
 
 def matches_where(node: Any, where: dict[str, Any] | None) -> bool:
@@ -79,7 +79,7 @@ def _visible(bsd: dict[str, Any], mine: set[str]) -> bool:
 
 
 def _list(kind: str):  # type: ignore[no-untyped-def]
-    def resolve(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    def resolve(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
         user = Emulator.require_user(info.context)
         mine = set(user.roles)
         where = args.get("where")
@@ -109,14 +109,14 @@ def _list(kind: str):  # type: ignore[no-untyped-def]
 
 
 def _one(kind: str):  # type: ignore[no-untyped-def]
-    def resolve(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    def resolve(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
         user = Emulator.require_user(info.context)
         return _emu(info).load(kind, args["id"], user)
     return resolve
 
 
 def _mutation(kind: str, action: str):  # type: ignore[no-untyped-def]
-    def resolve(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    def resolve(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str, Any]:
         emu = _emu(info)
         user = Emulator.require_user(info.context)
         if action in ("create", "createDraft"):

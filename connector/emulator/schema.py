@@ -131,8 +131,8 @@ class DocumentCache:
     def _check(self, query: str) -> CheckedDocument:
         try:
             document = parse(query)
-        except GraphQLError as error:
-            return CheckedDocument(None, (error,), "GRAPHQL_PARSE_FAILED")
+        except GraphQLError as parse_error:
+            return CheckedDocument(None, (parse_error,), "GRAPHQL_PARSE_FAILED")
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         # Counted over every operation of the document, used or not, like the platform's plugin.
         root_fields = sum(len(op.selection_set.selections) for op in operations)

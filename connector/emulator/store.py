@@ -122,7 +122,7 @@ class Store:
     def add_status_log(self, bsd: dict[str, Any], status: str, user: dict[str, str],
                        updated_fields: dict[str, Any]) -> None:
         with self.lock:
-            log = {"id": new_cuid(), "status": status, "loggedAt": now_iso(),
+            log: dict[str, Any] = {"id": new_cuid(), "status": status, "loggedAt": now_iso(),
                    "updatedFields": updated_fields,
                    "form": {"id": bsd["id"], "readableId": bsd.get("readableId")},
                    "user": user, "_seq": len(self.status_logs) + 1}
