@@ -80,10 +80,34 @@ def check_payload(kind: BsdKind, payload: Mapping[str, Any], *, seal: bool,
         reason = siret_problem(str(siret))
         if reason:
             problems.append(f'field "{path}": "{siret}" is not a valid SIRET: {reason}')
+    problems += _check_lengths(kind, payload)
     problems += _check_waste_code(kind, payload, waste_codes)
     problems += _check_weights(kind, payload)
     if seal and kind.name is KindName.BSDD:
         problems += _check_bsdd_sealable(payload)
+    return problems
+
+
+# Lengths the platform enforces on a BSDD (its validation rules); other kinds are left to the server.
+_BSDD_MAX_LENGTHS: dict[str, int] = {
+    **{f"{role}.company.{field}": 250 for role in ("emitter", "recipient", "transporter", "trader", "broker")
+       for field in ("name", "address", "contact", "mail")},
+    "emitter.company.phone": 20, "recipient.company.phone": 20,
+    "emitter.workSite.name": 250, "emitter.workSite.address": 250, "emitter.workSite.city": 100,
+    "emitter.workSite.postalCode": 20, "emitter.workSite.infos": 500,
+    "wasteDetails.name": 250, "wasteDetails.onuCode": 750, "wasteDetails.nonRoadRegulationMention": 250,
+    "recipient.cap": 250, "transporter.customInfo": 250,
+}
+_ANY_KIND_MAX_LENGTHS = {"customId": 250, "emitter.customInfo": 250}
+
+
+def _check_lengths(kind: BsdKind, payload: Mapping[str, Any]) -> list[str]:
+    limits = {**_ANY_KIND_MAX_LENGTHS, **(_BSDD_MAX_LENGTHS if kind.name is KindName.BSDD else {})}
+    problems = []
+    for path, limit in limits.items():
+        value = _get(payload, path)
+        if isinstance(value, str) and len(value) > limit:
+            problems.append(f'field "{path}": {len(value)} characters, the platform accepts at most {limit}')
     return problems
 
 

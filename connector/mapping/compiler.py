@@ -72,6 +72,14 @@ class CompiledMapping:
                 problems.append(f'{self.path}: fields."{key}": {_unknown_column(column, known)}')
         return problems
 
+    def _with_column(self, problem: str) -> str:
+        """``field "a.b": reason`` → ``field "a.b" (column "c"): reason``, so the row can be fixed."""
+        for key, column in self.column_uses:
+            prefix = f'field "{key}":'
+            if problem.startswith(prefix):
+                return f'field "{key}" (column "{column}"):' + problem[len(prefix):]
+        return problem
+
     def apply(self, record: SourceRecord) -> dict[str, Any]:
         """The input object of the kind's create mutation, or one RecordError listing every problem."""
         field_problems: list[FieldProblem] = []
@@ -80,7 +88,8 @@ class CompiledMapping:
             payload["customId"] = record.key
         lines = [f"{record.origin}: {p.message}" for p in field_problems]
         if not field_problems:
-            lines += [f"{record.origin}: {p}" for p in check_payload(self.kind, payload, seal=self.seal)]
+            lines += [f"{record.origin}: {self._with_column(p)}"
+                      for p in check_payload(self.kind, payload, seal=self.seal)]
         if lines:
             first = field_problems[0] if field_problems else None
             error = RecordError(

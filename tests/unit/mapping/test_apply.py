@@ -48,12 +48,13 @@ def test_domain_checks_run_after_mapping(schema):
     with pytest.raises(RecordError) as caught:
         mapping.apply(SourceRecord(key="k", origin="x.csv:line 3", values=values))
     assert caught.value.problems == [
-        'x.csv:line 3: field "wasteDetails.quantity": 45 t is over the limit of 40 t by road '
-        "(is the unit right? kg_to_t / t_to_kg)",
-        'x.csv:line 3: field "recipient.cap": is required to seal a BSDD (markAsSealed)',
-        'x.csv:line 3: field "wasteDetails.onuCode": must be empty when isSubjectToADR is false',
-        'x.csv:line 3: field "wasteDetails.packagingInfos[0].quantity": needs a whole number of '
-        "packagings, at least 1",
+        'x.csv:line 3: field "wasteDetails.quantity" (column "poids_kg"): 45 t is over the limit of 40 t '
+        "by road (is the unit right? kg_to_t / t_to_kg)",
+        'x.csv:line 3: field "recipient.cap" (column "cap"): is required to seal a BSDD (markAsSealed)',
+        'x.csv:line 3: field "wasteDetails.onuCode" (column "mention_adr"): must be empty when '
+        "isSubjectToADR is false",
+        'x.csv:line 3: field "wasteDetails.packagingInfos[0].quantity" (column "nb_colis"): needs a whole '
+        "number of packagings, at least 1",
     ]
 
 

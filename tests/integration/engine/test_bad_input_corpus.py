@@ -1,0 +1,98 @@
+"""A bad-input corpus through the whole pipeline: every bad row is rejected with its file, line,
+column and reason in the receipt; every good row becomes its BSD; nothing crashes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from pathlib import Path
+
+from connector.demo.run import _asset
+from connector.domain.demo_companies import DEMO_TOKEN
+from connector.emulator.config import EmulatorConfig
+from connector.emulator.testing import serve_in_thread
+from connector.runtime import build_runtime
+from connector.service import sync_once
+from connector.settings import load_settings
+
+GOOD = "BE-2026-0413"
+
+
+def corpus() -> str:
+    lines = _asset("enlevements_mars.csv").decode("utf-8").splitlines()
+    header, template = lines[0], next(line for line in lines if line.startswith(GOOD))
+
+    def row(key: str, **changes: str) -> str:
+        text = template.replace(GOOD, key)
+        for old, new in changes.items():
+            text = text.replace(old, new, 1)
+        return text
+
+    rows = [
+        row("OK-1"),
+        row("BAD-DATE", **{"03/03/2026 10:15": "31/02/2026"}),
+        row("NEG-WEIGHT", **{";85;": ";-85;"}),
+        row("NAN-WEIGHT", **{";85;": ";quatre-vingt;"}),
+        row("BAD-SIRET", **{"85243162000123": "85243162000124"}),
+        row("BAD-CODE-FORMAT", **{"16 01 07*": "1601*"}),
+        row("UNKNOWN-CODE", **{"16 01 07*": "16 01 99*"}),
+        row("LONG-NAME", **{"Filtres à huile": "F" * 300}),
+        row(""),  # a NULL key
+        row("DUP-1"),
+        row("DUP-1", **{";85;": ";86;"}),
+        row("OK-2"),
+    ]
+    return "\n".join([header, *rows]) + "\n"
+
+
+def test_every_bad_row_is_rejected_with_its_reason_and_the_good_ones_go_through(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "export.csv").write_text(corpus(), "utf-8")
+    mapping = _asset("bsdd_csv.toml").decode("utf-8")
+    # A BSDD input has few dates of its own; the receipt's validity date carries the pickup date here
+    # so that a bad date in the export goes through the date transform.
+    mapping = mapping.replace(
+        '"emitter.type" =',
+        '"transporter.validityLimit" = { column = "date_enlevement", transforms = ["date"] }\n'
+        '"emitter.type" =',
+    )
+    (tmp_path / "mapping.toml").write_text(mapping, "utf-8")
+    waste_codes = shared_dir / "trackdechets" / "data" / "waste_codes.json"
+    with serve_in_thread(EmulatorConfig(admin_enabled=True, waste_codes_path=waste_codes)) as served:
+        (tmp_path / "config.toml").write_text(
+            f'[trackdechets]\nurl = "{served.url}"\n[state]\ndir = "var"\n'
+            '[mappings]\npaths = ["mapping.toml"]\n',
+            "utf-8",
+        )
+        settings = load_settings(tmp_path / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN})
+        runtime = build_runtime(settings, tmp_path)
+        try:
+            summary = sync_once(runtime, threading.Event())
+        finally:
+            runtime.close()
+    assert all(step["ok"] for step in summary["steps"])
+    receipt = next((tmp_path / "inbox").rglob("*.receipt.csv")).read_text("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(receipt), delimiter=";"))
+    by_key = {r["key"]: r for r in rows}
+
+    def rejected(key: str, *words: str) -> None:
+        assert by_key[key]["status"] == "rejected", by_key[key]
+        for word in words:
+            assert word in by_key[key]["error"], (key, by_key[key]["error"])
+
+    assert by_key["OK-1"]["remote_status"] == "SEALED"
+    assert by_key["OK-2"]["remote_status"] == "SEALED"
+    rejected("BAD-DATE", "export.csv:line 3", "date_enlevement", "31/02/2026")
+    rejected("NEG-WEIGHT", "export.csv:line 4", "wasteDetails.quantity", "poids_kg")
+    rejected("NAN-WEIGHT", "export.csv:line 5", "poids_kg", "quatre-vingt")
+    rejected("BAD-SIRET", "export.csv:line 6", "siret_producteur", "Luhn")
+    rejected("BAD-CODE-FORMAT", "export.csv:line 7", "code_dechet", "1601*")
+    rejected("UNKNOWN-CODE", "16 01 99*")  # refused by the platform's list
+    rejected("LONG-NAME", "export.csv:line 9", "wasteDetails.name", "designation", "at most 250")
+    null_key = [r for r in rows if r["key"].startswith("!") or r["key"] == ""]
+    assert null_key
+    assert all(r["status"] == "rejected" for r in null_key)
+    assert any("DUP-1" in r["key"] or "DUP-1" in (r["error"] or "") for r in rows)
