@@ -125,7 +125,8 @@ def merge_reads(fields: Sequence[tuple[str, Mapping[str, Any]]]) -> MergedRead:
             known = fragments.setdefault(frag.name.value, frag)
             if print_ast(known) != print_ast(frag):
                 raise ValueError(f"{alias}: fragment {frag.name.value} differs from an earlier one")
-        declared = {d.variable.name.value.removeprefix(f"{alias}_") for d in ops[0].variable_definitions}
+        declared = {d.variable.name.value.removeprefix(f"{alias}_")
+                    for d in ops[0].variable_definitions or ()}
         unknown = set(values) - declared
         if unknown:
             raise ValueError(f"{alias}: variables not declared by the document: {sorted(unknown)}")

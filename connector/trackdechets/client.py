@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import structlog
@@ -124,7 +124,8 @@ class TrackdechetsClient:
         self.retry = retry or RetryPolicy()
         self._on_response = on_response
         self._stop = stop or threading.Event()
-        self._sleep = sleep or self._stop.wait
+        # Event.wait returns a bool that tenacity ignores: a valid ``sleep``.
+        self._sleep = sleep or cast("Callable[[float], None]", self._stop.wait)
         self._http = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -288,8 +289,8 @@ class TrackdechetsClient:
         self, op: Operation, status: int, item: Any, is_mutation: bool, attempt: int
     ) -> OperationOutcome:
         if not isinstance(item, dict):
-            error = self._make(classify(500, (), None, is_mutation=is_mutation),
-                               "unexpected answer shape", op, status, (), attempt)
+            error: TrackdechetsError | None = self._make(classify(500, (), None, is_mutation=is_mutation),
+                                                         "unexpected answer shape", op, status, (), attempt)
             return OperationOutcome(op, error=error)
         data, errors = item.get("data"), item.get("errors") or []
         if not errors and status < 300:

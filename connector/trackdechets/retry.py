@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 import tenacity
@@ -58,7 +59,8 @@ class _WaitServerOrBackoff(wait_base):
 
 def _log_attempt(retry_state: tenacity.RetryCallState) -> None:
     exc = retry_state.outcome.exception() if retry_state.outcome else None
-    fields = exc.log_fields() if isinstance(exc, TrackdechetsError) else {"error": type(exc).__name__}
+    fields: dict[str, Any] = (exc.log_fields() if isinstance(exc, TrackdechetsError)
+                              else {"error": type(exc).__name__})
     fields["attempt"] = retry_state.attempt_number
     wait = retry_state.next_action.sleep if retry_state.next_action else None
     log.warning("trackdechets.retry", wait_s=round(wait, 3) if wait is not None else None, **fields)

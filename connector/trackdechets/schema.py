@@ -149,7 +149,7 @@ def validate_operation(schema: GraphQLSchema, query: str,
     if operation is None:
         return ["the document must hold exactly one operation"]
     values = dict(variables or {})
-    for definition in operation.variable_definitions:
+    for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
         var_type = type_from_ast(schema, definition.type)
         if var_type is None:  # pragma: no cover - validate() already refused it
