@@ -20,12 +20,19 @@ __all__ = ["Binding", "MappingLike", "Pipeline", "PipelineOptions", "mapping_ver
 
 
 class MappingLike(Protocol):
-    """What the engine needs from a compiled mapping."""
+    """What the engine needs from a compiled mapping (read-only: ``CompiledMapping`` is frozen)."""
 
-    name: str
-    path: str
-    kind: BsdKind
-    seal: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def kind(self) -> BsdKind: ...
+
+    @property
+    def seal(self) -> bool: ...
 
     def apply(self, record: SourceRecord) -> dict[str, Any]: ...
 
