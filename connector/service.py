@@ -160,6 +160,7 @@ def run_daemon(
     metrics = build_metrics(settings, daemon, lambda: holder["rt"]) if settings.metrics.enabled else None
     if metrics is not None:
         counters = metrics.metrics
+        assert counters is not None  # build_metrics always sets it
 
         def count(info: ResponseInfo) -> None:
             counters.observe_request(info.outcome)

@@ -127,6 +127,7 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
         latest[entry.key] = entry
     keys = list(latest)
     existing: dict[str, Record] = {}
+    row: Record | None
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         for row in session.scalars(

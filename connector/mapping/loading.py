@@ -11,7 +11,7 @@ import glob
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from graphql import GraphQLSchema
 from pydantic import ValidationError
@@ -22,7 +22,7 @@ from connector.mapping.spec import MappingSpec, SimpleTransformName
 
 __all__ = ["format_validation_error", "load_mapping", "load_mappings", "parse_mapping"]
 
-_TRANSFORM_NAMES: tuple[str, ...] = (*SimpleTransformName.__args__, "map", "default")
+_TRANSFORM_NAMES: tuple[str, ...] = (*get_args(SimpleTransformName), "map", "default")
 _VALUE_TAGS = frozenset({"shorthand", "column", "const", "template", "children", "items"})
 _TRANSFORM_TAGS = frozenset({"simple", "date", "map", "default", "split"})
 
