@@ -30,6 +30,7 @@ from connector.engine.operations import (
     nodes_of,
     snapshot,
 )
+from connector.engine.track import my_sirets
 from connector.state.models import Record
 from connector.trackdechets.documents import selection
 
@@ -78,12 +79,16 @@ def _lookup_siret(pipeline: Pipeline, record: Record, payload: dict[str, Any]) -
     for siret in candidates:
         if siret and (not mine or siret in mine):
             return siret
-    return record.emitter_siret
+    # None of the BSD's companies is the token's (should not happen: the platform refuses such a
+    # create); any of the token's SIRETs still lists the BSDs its user can see.
+    return next(iter(sorted(mine)), record.emitter_siret)
 
 
 def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
     """Look up every in-doubt record of ``records``; reads are merged five to a document."""
     verdicts: list[Verdict] = []
+    if any(r.intent_op == "create" and get_kind(r.kind).name.value == "BSDD" for r in records):
+        my_sirets(pipeline)  # forms() takes one of the token's SIRETs: know them before looking up
     creates_by_id: list[tuple[Record, PlannedRead]] = []
     listings: list[Record] = []
     seals: list[Record] = []

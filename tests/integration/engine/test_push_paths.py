@@ -125,3 +125,27 @@ def test_dry_run_and_creation_limit(tmp_path: Path, emulator: ServedEmulator) ->
         assert fields_sent(emulator).count("createForm") == 2
     finally:
         runtime.close()
+
+
+def test_in_doubt_creates_are_found_again_when_the_token_is_not_the_emitters(tmp_path: Path) -> None:
+    """A collector's token creates BSDDs for its clients: the lookup uses the collector's SIRET."""
+    from connector.emulator.config import FaultConfig
+
+    faults = FaultConfig(drop_after_commit_probability=1.0)
+    with serve_in_thread(EmulatorConfig(admin_enabled=True, faults=faults)) as served:
+        runtime = runtime_for(tmp_path, served.url, token="demo-token-destination")
+        runtime.pipeline.options.reconcile_grace_seconds = 0
+        try:
+            drop(tmp_path, "a.csv", csv_text())
+            run_step(runtime.pipeline, "ingest", threading.Event())
+            # Every mutation is committed by the server and its answer lost: the 4 creates are in
+            # doubt, looked up and adopted; the 4 seals likewise (reads are not dropped).
+            first = run_step(runtime.pipeline, "push", threading.Event())
+            assert first["in_doubt"] == 8
+            assert first["created_adopted"] == 4
+            assert first["sealed_adopted"] == 4
+        finally:
+            runtime.close()
+        forms = list(served.emulator.store.newest_first("BSDD"))
+    assert len(forms) == 4  # found again, never created twice
+    assert {f["status"] for f in forms} == {"SEALED"}
