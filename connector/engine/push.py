@@ -155,8 +155,14 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -
             )
             error = getattr(outcome, "error", None)
             row.updated_at = utcnow()
+            data = (outcome.data or {}).get(op.root) if error is None else None
+            if error is None and not (isinstance(data, dict) and data.get("id") and data.get("status")):
+                # An answer without the BSD in it: what happened is unknown, so it is in doubt.
+                error = InDoubt(
+                    f"{op.operation_name}: the answer holds no BSD", operation_name=op.operation_name
+                )
             if error is None:
-                data = outcome.data[op.root] if op.root in (outcome.data or {}) else outcome.data
+                assert isinstance(data, dict)
                 event = _after_success(pipeline, row, intent, data)
                 _clear_intent(row)
                 row.writeback_due = True
