@@ -50,6 +50,16 @@ def _emitter_siret(payload: dict[str, Any] | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
+class _Quiet:
+    """A logger that drops everything (callers of store_batch that do not log)."""
+
+    def __getattr__(self, _name: str) -> Any:
+        return lambda *_a, **_k: None
+
+
+_quiet = _Quiet()
+
+
 def _error_hash(values: Any, version: str) -> str:
     """Identity of a failed mapping: the same raw data under the same mapping fails the same way."""
     text = json.dumps(values, sort_keys=True, default=str)
@@ -119,7 +129,23 @@ def problem_entry(binding: Binding, problem: RowProblem) -> IngestEntry:
     )
 
 
-def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], counts: Counter[str]) -> None:
+def _data_identity(raw: str | None, used: set[str]) -> str | None:
+    """The record's own data as the mapping reads it (write-back columns and the rest left out)."""
+    if not raw:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    values = {k: v for k, v in (parsed.get("values") or {}).items() if k in used}
+    return json.dumps(
+        {"values": values, "children": parsed.get("children") or {}}, sort_keys=True, default=str
+    )
+
+
+def _apply(
+    session: Session, binding: Binding, entries: Sequence[IngestEntry], counts: Counter[str], log: Any
+) -> None:
     mapping = binding.mapping
     kind = mapping.kind
     latest: dict[str, IngestEntry] = {}
@@ -163,9 +189,37 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
                 )
             )
             counts["rejected" if entry.error else "new"] += 1
+            if entry.error:
+                log.warning("record_rejected", mapping=mapping.name, record_key=key, error=entry.error)
+            else:
+                log.info("record_queued", mapping=mapping.name, record_key=key, next_op="create")
             continue
         if row.payload_hash == entry.hash:
             counts["unchanged"] += 1
+            continue
+        signed = bool(
+            row.bsd_id and row.remote_status and kind.is_signed(row.remote_status, bool(row.remote_is_draft))
+        )
+        if (
+            signed
+            and entry.payload is not None
+            and row.state != RecordState.CONFLICT
+            and _data_identity(row.source_values, mapping.required_columns())
+            == _data_identity(entry.raw, mapping.required_columns())
+        ):
+            # Same data, new mapping: a signed BSD cannot follow the mapping's change, and the
+            # record itself did not change, so there is nothing for a person to fix.
+            row.payload_hash = entry.hash
+            row.payload = payload_text
+            counts["mapping_changed_after_signature"] += 1
+            log.info(
+                "mapping_change_not_applied",
+                mapping=mapping.name,
+                record_key=key,
+                bsd_id=row.bsd_id,
+                readable_id=row.readable_id,
+                reason=f"BSD already signed (status {row.remote_status})",
+            )
             continue
         row.payload_hash = entry.hash
         row.source_values = entry.raw or row.source_values
@@ -181,6 +235,9 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
             row.last_error = entry.error
             row.error_fields = json.dumps(entry.fields) if entry.fields else None
             counts["rejected"] += 1
+            log.warning(
+                "record_rejected", mapping=mapping.name, record_key=key, bsd_id=row.bsd_id, error=entry.error
+            )
             continue
         row.payload = payload_text
         row.emitter_siret = _emitter_siret(entry.payload) or row.emitter_siret
@@ -192,7 +249,7 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
             continue
         if row.bsd_id is None:
             row.state, row.next_op = RecordState.PENDING, "create"
-        elif row.remote_status and kind.is_signed(row.remote_status, bool(row.remote_is_draft)):
+        elif signed:
             row.state, row.next_op = RecordState.CONFLICT, None
             row.last_error = (
                 f"record changed after the BSD {row.readable_id or row.bsd_id} was signed "
@@ -200,10 +257,21 @@ def _apply(session: Session, binding: Binding, entries: Sequence[IngestEntry], c
                 "with a revision request"
             )
             counts["conflict"] += 1
+            log.warning(
+                "record_conflict",
+                mapping=mapping.name,
+                record_key=key,
+                bsd_id=row.bsd_id,
+                readable_id=row.readable_id,
+                error=row.last_error,
+            )
             continue
         else:
             row.state, row.next_op = RecordState.PENDING, "update"
         counts["changed"] += 1
+        log.info(
+            "record_changed", mapping=mapping.name, record_key=key, bsd_id=row.bsd_id, next_op=row.next_op
+        )
 
 
 def validate_entry(schema: Any, binding: Binding, entry: IngestEntry) -> IngestEntry:
@@ -220,12 +288,14 @@ def validate_entry(schema: Any, binding: Binding, entry: IngestEntry) -> IngestE
     )
 
 
-def store_batch(store: StateStore, binding: Binding, batch: SourceBatch, schema: Any = None) -> Counter[str]:
+def store_batch(
+    store: StateStore, binding: Binding, batch: SourceBatch, schema: Any = None, log: Any = None
+) -> Counter[str]:
     entries = [validate_entry(schema, binding, map_record(binding, r)) for r in batch.records]
     entries += [problem_entry(binding, p) for p in batch.problems]
     counts: Counter[str] = Counter()
     with store.session() as session:
-        _apply(session, binding, entries, counts)
+        _apply(session, binding, entries, counts, log if log is not None else _quiet)
         if batch.checkpoint is not None:
             store.put_checkpoint(session, binding.mapping.name, batch.checkpoint)
     counts["read"] += len(batch.records) + len(batch.problems)
@@ -237,13 +307,10 @@ def ingest_binding(pipeline: Pipeline, binding: Binding, stop: threading.Event) 
     name = binding.mapping.name
     checkpoint = pipeline.store.get_checkpoint(name)
     for batch in binding.source.read(checkpoint):
-        batch_counts = store_batch(pipeline.store, binding, batch, pipeline.schema)
+        batch_counts = store_batch(pipeline.store, binding, batch, pipeline.schema, pipeline.log)
         binding.source.acknowledge(batch)
         counts.update(batch_counts)
         pipeline.advance("ingest", len(batch.records) + len(batch.problems))
-        for entry_key, n in batch_counts.items():
-            if entry_key == "rejected" and n:
-                pipeline.log.warning("records_rejected_at_ingest", mapping=name, count=n)
         if stop.is_set():
             break
     return counts

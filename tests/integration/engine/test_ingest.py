@@ -99,3 +99,27 @@ def test_a_corrected_row_fixes_a_rejection_and_a_changed_row_after_signature_is_
     conflict = next(r for r in pipeline.store.records() if r.record_key == "BE-2026-0412")
     assert "signed" in (conflict.last_error or "")
     assert got["BE-2026-0414"] == (RecordState.PENDING, "create")  # unchanged rows stay as they were
+
+
+def test_a_mapping_change_on_a_signed_bsd_is_not_a_conflict(
+    pipeline: Pipeline, official_schema: GraphQLSchema
+) -> None:
+    drop(pipeline, "a.csv", demo_csv())
+    ingest(pipeline, threading.Event())
+    with pipeline.store.session() as session:
+        for row in session.query(Record):
+            if row.record_key == "BE-2026-0412":
+                row.bsd_id, row.remote_status = "f1", "SENT"
+                row.state, row.next_op = "synced", None
+    # The IT team edits the mapping: every payload changes, no record does.
+    mapping_path = Path(pipeline.bindings[0].mapping.path)
+    text = mapping_path.read_text("utf-8").replace('"Sophie Martin"', '"Sophie Martin-Durand"')
+    mapping_path.write_text(text, "utf-8")
+    new = Binding(load_mapping(mapping_path, official_schema), pipeline.bindings[0].source)
+    pipeline.bindings = [new]
+    drop(pipeline, "b.csv", demo_csv())
+    counts = ingest(pipeline, threading.Event())
+    got = states(pipeline)
+    assert got["BE-2026-0412"] == (RecordState.SYNCED, None)  # signed: left alone, not a conflict
+    assert got["BE-2026-0413"] == (RecordState.PENDING, "create")
+    assert counts["mapping_changed_after_signature"] == 1
