@@ -19,10 +19,11 @@ import structlog
 
 from connector import __version__
 from connector.errors import ConfigError
+from connector.state.lock import InstanceLockedError
 
 __all__ = ["main"]
 
-EX_OK, EX_FAILED, EX_CONFIG = 0, 1, 78
+EX_OK, EX_FAILED, EX_TEMPFAIL, EX_CONFIG = 0, 1, 75, 78
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -115,21 +116,25 @@ def _print_config_error(exc: ConfigError) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from connector.service import run_daemon
+    from connector.state.lock import instance_lock
 
     settings, config_dir = _load(args)
-    return run_daemon(settings, config_dir, dry_run=args.dry_run, config_path=args.config)
+    with instance_lock(Path(settings.state.dir)):
+        return run_daemon(settings, config_dir, dry_run=args.dry_run, config_path=args.config)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from connector.runtime import build_runtime
     from connector.service import sync_once
+    from connector.state.lock import instance_lock
 
     settings, config_dir = _load(args)
-    runtime = build_runtime(settings, config_dir, dry_run=args.dry_run)
-    try:
-        summary = sync_once(runtime, threading.Event(), progress=sys.stderr.isatty() and not args.json)
-    finally:
-        runtime.close()
+    with instance_lock(Path(settings.state.dir)):
+        runtime = build_runtime(settings, config_dir, dry_run=args.dry_run)
+        try:
+            summary = sync_once(runtime, threading.Event(), progress=sys.stderr.isatty() and not args.json)
+        finally:
+            runtime.close()
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
@@ -169,17 +174,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     from connector.service import retry_rejected
+    from connector.state.lock import instance_lock
 
     settings, config_dir = _load(args)
-    return retry_rejected(
-        settings,
-        config_dir,
-        keys=args.key,
-        since=args.since,
-        all_rejected=args.all_rejected,
-        mapping=args.mapping,
-        dry_run=args.dry_run,
-    )
+    with instance_lock(Path(settings.state.dir)):
+        return retry_rejected(
+            settings,
+            config_dir,
+            keys=args.key,
+            since=args.since,
+            all_rejected=args.all_rejected,
+            mapping=args.mapping,
+            dry_run=args.dry_run,
+        )
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -214,5 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         return _print_config_error(exc)
+    except InstanceLockedError as exc:
+        print(f"td-connector: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
     except KeyboardInterrupt:
         return 130

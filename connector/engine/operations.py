@@ -77,8 +77,17 @@ def lookup_custom_id_read(kind: BsdKind, siret: str, custom_id: str) -> PlannedR
     return PlannedRead(read, {"where": {"customId": {"_eq": custom_id}}})
 
 
-def list_created_since_read(kind: BsdKind, siret: str, since: str, after: str | None) -> PlannedRead:
-    where = {"createdAt": {"_gte": since}, "emitter": {"company": {"siret": {"_eq": siret}}}}
+# Kinds whose list filters on the emitter's free-text reference (the platform's ``where``).
+_CUSTOM_INFO_FILTER = frozenset({KindName.BSDA, KindName.BSPAOH})
+
+
+def list_created_since_read(
+    kind: BsdKind, siret: str, since: str, after: str | None, *, custom_info: str | None = None
+) -> PlannedRead:
+    emitter: dict[str, Any] = {"company": {"siret": {"_eq": siret}}}
+    if custom_info and kind.name in _CUSTOM_INFO_FILTER:
+        emitter["customInfo"] = {"_eq": custom_info}
+    where = {"createdAt": {"_gte": since}, "emitter": emitter}
     return PlannedRead(documents.list_created_since(kind), {"where": where, "after": after})
 
 
@@ -138,22 +147,34 @@ def _dig(data: Any, path: str) -> Any:
     return data
 
 
-_FINGERPRINT_PATHS = ("emitter.company.siret", "emitter.customInfo", "waste.code")
+_FINGERPRINT_PATHS: dict[KindName, tuple[str, ...]] = {
+    KindName.BSDA: ("waste.code", "weight.value"),
+    KindName.BSDASRI: ("waste.code", "emitter.emission.weight.value"),
+    KindName.BSFF: ("waste.code", "weight.value"),
+    KindName.BSVHU: ("wasteCode", "weight.value"),
+    KindName.BSPAOH: ("waste.code", "emitter.emission.detail.weight.value"),
+    KindName.BSDD: ("wasteDetails.code", "wasteDetails.quantity"),
+}
+"""Fields read back by every document (``documents.selection``) and present in the input alike."""
 
 
-def _fingerprint(data: dict[str, Any]) -> str:
-    values = [_dig(data, p) or None for p in _FINGERPRINT_PATHS]
+def _fingerprint(kind: BsdKind, data: dict[str, Any]) -> str:
+    paths = ("emitter.company.siret", "emitter.customInfo", *_FINGERPRINT_PATHS[kind.name])
+    values = [_dig(data, p) for p in paths]
+    values = [
+        float(v) if isinstance(v, int | float) and not isinstance(v, bool) else (v or None) for v in values
+    ]
     return hashlib.sha256(json.dumps(values).encode()).hexdigest()[:24]
 
 
-def fingerprint_of_payload(payload: dict[str, Any]) -> str:
-    """Who emits, with which reference, which waste: identifies a BSD of a kind without a client id.
+def fingerprint_of_payload(kind: BsdKind, payload: dict[str, Any]) -> str:
+    """Who emits, with which reference, which waste and weight: a BSD of a kind without client id.
 
     Ingest stamps the record key into ``emitter.customInfo`` when the mapping leaves it empty, so
-    two records of one emitter never share a fingerprint.
+    two records of one emitter only share a fingerprint when they are alike in every one of these.
     """
-    return _fingerprint(payload)
+    return _fingerprint(kind, payload)
 
 
-def fingerprint_of_node(node: dict[str, Any]) -> str:
-    return _fingerprint(node)
+def fingerprint_of_node(kind: BsdKind, node: dict[str, Any]) -> str:
+    return _fingerprint(kind, node)

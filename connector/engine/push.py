@@ -13,10 +13,10 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from connector.domain.kinds import get_kind
 from connector.engine.context import Pipeline
@@ -74,6 +74,13 @@ def _after_success(pipeline: Pipeline, row: Record, op: str, data: dict[str, Any
     )
     binding = pipeline.binding(row.mapping)
     wants_seal = bool(binding and binding.mapping.seal)
+    if row.intent_hash and row.intent_hash != row.payload_hash and _invalid(row):
+        # The record changed into invalid data while this mutation was in flight: the BSD is
+        # linked (nothing is lost) and the record waits, rejected, for its data to be fixed.
+        row.state, row.next_op = RecordState.REJECTED, "update"
+        row.attempts = 0
+        row.next_attempt_at = None
+        return {"create": "created", "seal": "sealed", "update": "updated"}.get(op, op)
     if row.intent_hash and row.intent_hash != row.payload_hash:
         # The record changed while this mutation was in flight: send the newer data next.
         row.state, row.next_op = RecordState.PENDING, "update"
@@ -88,6 +95,11 @@ def _after_success(pipeline: Pipeline, row: Record, op: str, data: dict[str, Any
     row.attempts = 0
     row.next_attempt_at = None
     return {"create": "created", "seal": "sealed", "update": "updated"}.get(op, op)
+
+
+def _invalid(row: Record) -> bool:
+    """The record's current data could not be mapped or validated (see engine.ingest)."""
+    return row.payload_hash.startswith(("error:", "invalid:"))
 
 
 def _clear_intent(row: Record) -> None:
@@ -109,6 +121,10 @@ def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Count
             log = pipeline.log.bind(mapping=row.mapping, record_key=row.record_key, op=op)
             if verdict.applied and verdict.found is not None:
                 event = _after_success(pipeline, row, op, verdict.found.node)
+                if verdict.ambiguous and row.state != RecordState.DONE:
+                    # Records alike in every fingerprinted field were created together: which
+                    # BSD is whose cannot be told, so each one is rewritten with its own data.
+                    row.state, row.next_op = RecordState.PENDING, "update"
                 counts[f"{event}_adopted"] += 1
                 log.info(
                     "in_doubt_adopted",
@@ -117,6 +133,12 @@ def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Count
                     status=row.remote_status,
                     note=verdict.note,
                 )
+            elif _invalid(row):
+                # Not applied, and the record's data has since become invalid: nothing to resend.
+                row.state = RecordState.REJECTED
+                row.next_op = "update" if row.bsd_id else "create"
+                counts["rejected"] += 1
+                log.warning("in_doubt_not_applied", bsd_id=row.bsd_id, error=row.last_error)
             else:
                 row.state = RecordState.PENDING
                 row.next_op = op
@@ -127,18 +149,50 @@ def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Count
             row.updated_at = utcnow()
 
 
-def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -> bool:
-    """Intent, request, outcome for up to five records. False when pushing must pause."""
-    now = utcnow()
-    ops = [_op_for(pipeline, r) for r in chunk]
+def _claim(pipeline: Pipeline, chunk: list[Record], now: datetime) -> list[Record]:
+    """Commit the intents of ``chunk``, each only if its row is still exactly as it was read.
+
+    The conditional UPDATE is what keeps two processes on one state store (a daemon and an
+    operator's ``sync --once``, say) from sending the same create twice: only one of them
+    matches the row, the other sends nothing for it.
+    """
+    claimed: list[Record] = []
     with pipeline.store.session() as session:
         for record in chunk:
-            row = session.get(Record, record.id)
-            assert row is not None
-            row.intent_op, row.intent_at, row.intent_hash = record.next_op, now, row.payload_hash
-            row.state = RecordState.IN_FLIGHT
-            row.attempts += 1
-            record.attempts = row.attempts
+            result = session.execute(
+                update(Record)
+                .where(
+                    Record.id == record.id,
+                    Record.intent_op.is_(None),
+                    Record.state == RecordState.PENDING,
+                    Record.next_op == record.next_op,
+                    Record.payload_hash == record.payload_hash,
+                )
+                .values(
+                    intent_op=record.next_op,
+                    intent_at=now,
+                    intent_hash=record.payload_hash,
+                    state=RecordState.IN_FLIGHT,
+                    attempts=Record.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                record.attempts += 1
+                claimed.append(record)
+    return claimed
+
+
+def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str], done: set[int]) -> bool:
+    """Intent, request, outcome for up to five records. False when pushing must pause.
+
+    Records whose request failed (in doubt, not sent) are added to ``done``: they wait for a
+    later pass, so a pass always ends, even against a server that answers nothing.
+    """
+    chunk = _claim(pipeline, chunk, utcnow())
+    if not chunk:
+        return True
+    ops = [_op_for(pipeline, r) for r in chunk]
     operations = [
         Operation(op.query, op.variables, op.operation_name, tag=r.id)
         for op, r in zip(ops, chunk, strict=True)
@@ -171,6 +225,7 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -
                     f"bsd_{event}", bsd_id=row.bsd_id, readable_id=row.readable_id, status=row.remote_status
                 )
             elif isinstance(error, InDoubt):
+                done.add(row.id)
                 row.next_attempt_at = utcnow() + timedelta(seconds=pipeline.options.reconcile_grace_seconds)
                 counts["in_doubt"] += 1
                 log.warning("mutation_in_doubt", bsd_id=row.bsd_id, error=str(error))
@@ -180,6 +235,7 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str]) -
                 keep_going = False
                 counts["unauthenticated"] += 1
             elif isinstance(error, NotSent):
+                done.add(row.id)
                 _clear_intent(row)
                 row.state = RecordState.PENDING
                 row.next_attempt_at = utcnow() + _backoff(pipeline, row.attempts)
@@ -244,6 +300,18 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
                 )
                 counts[f"would_{r.next_op}"] += 1
                 skipped.add(r.id)
+            for r in ready:
+                pipeline.log.info(
+                    "dry_run_would_reconcile",
+                    mapping=r.mapping,
+                    record_key=r.record_key,
+                    op=r.intent_op,
+                    bsd_id=r.bsd_id,
+                )
+                counts["would_reconcile"] += 1
+                skipped.add(r.id)
+            if not fresh and not ready:
+                break
             continue
         if not fresh:
             break
@@ -269,6 +337,6 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
                 break
             chunk = chosen[start : start + options.push_chunk]
             creations += sum(1 for r in chunk if r.next_op == "create")
-            if not _send_chunk(pipeline, chunk, counts):
+            if not _send_chunk(pipeline, chunk, counts, skipped):
                 return dict(counts)
     return dict(counts)

@@ -45,6 +45,11 @@ class Verdict:
     applied: bool
     """Whether the in-doubt mutation took effect on the server."""
     note: str | None = None
+    ambiguous: bool = False
+    """Several BSDs matched: the one adopted may hold another record's data, so it is rewritten."""
+
+
+_FINGERPRINT_WINDOW = timedelta(hours=24)
 
 
 def _iso(value: Any) -> str:
@@ -98,7 +103,7 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
         if record.intent_op == "create":
             if kind.has_custom_id:
                 siret = _lookup_siret(pipeline, record, payload) or ""
-                creates_by_id.append((record, lookup_custom_id_read(kind, siret, record.record_key)))
+                creates_by_id.append((record, lookup_custom_id_read(kind, siret, _sent_custom_id(record))))
             else:
                 listings.append(record)
         elif record.intent_op == "seal" and record.bsd_id:
@@ -119,9 +124,9 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
             nodes = [
                 n
                 for n in nodes_of(result, read.connection)
-                if n.get("customId") == record.record_key and n["id"] not in taken
+                if n.get("customId") == _sent_custom_id(record) and n["id"] not in taken
             ]
-            note = f"{len(nodes)} BSDs carry customId {record.record_key!r}" if len(nodes) > 1 else None
+            note = f"{len(nodes)} BSDs carry customId {_sent_custom_id(record)!r}" if len(nodes) > 1 else None
             # The oldest one is the one this record created first; later ones are duplicates
             # made by someone else and are reported, never deleted.
             nodes.sort(key=lambda n: n.get("createdAt") or "")
@@ -133,39 +138,59 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
             if nodes:
                 taken.add(nodes[0]["id"])
 
+    adopted_now: set[str] = set()  # ids given to earlier records of this same pass
     for record in listings:
-        verdicts.append(_reconcile_by_fingerprint(pipeline, record))
+        verdict = _reconcile_by_fingerprint(pipeline, record, adopted_now)
+        if verdict.found is not None:
+            adopted_now.add(verdict.found.id)
+        verdicts.append(verdict)
 
     for record in seals:
         verdicts.append(_reconcile_seal(pipeline, record))
     return verdicts
 
 
-def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record) -> Verdict:
+def _sent_custom_id(record: Record) -> str:
+    """The customId the create carried: the mapping may set it from a column, not the key."""
+    payload = json.loads(record.payload) if record.payload else {}
+    custom_id = payload.get("customId")
+    return str(custom_id) if custom_id else record.record_key
+
+
+def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record, adopted_now: set[str]) -> Verdict:
     kind = get_kind(record.kind)
     payload = json.loads(record.payload) if record.payload else {}
-    wanted = fingerprint_of_payload(payload)
+    wanted = fingerprint_of_payload(kind, payload)
     assert record.intent_at is not None
-    since = _iso(record.intent_at - timedelta(minutes=2))
+    # A wide window: the host's clock may be off from the server's by minutes, and the fingerprint
+    # (emitter, its reference, waste, weight) already singles the BSD out.
+    since = _iso(record.intent_at - _FINGERPRINT_WINDOW)
     siret = record.emitter_siret or ""
+    custom_info = (payload.get("emitter") or {}).get("customInfo")
     after: str | None = None
     matches: list[dict[str, Any]] = []
     for _page in range(50):
-        read = list_created_since_read(kind, siret, since, after)
+        read = list_created_since_read(kind, siret, since, after, custom_info=custom_info)
         (result,) = _run_reads(pipeline, [read])
         for node in nodes_of(result, True):
-            if fingerprint_of_node(node) == wanted:
+            if fingerprint_of_node(kind, node) == wanted:
                 matches.append(node)
         info = (result or {}).get("pageInfo") or {}
         if not info.get("hasNextPage"):
             break
         after = info.get("endCursor")
-    taken = _adopted_ids(pipeline, {n["id"] for n in matches})
-    free = sorted((n for n in matches if n["id"] not in taken), key=lambda n: n.get("createdAt") or "")
+    committed = _adopted_ids(pipeline, {n["id"] for n in matches})
+    candidates = [n for n in matches if n["id"] not in committed]
+    free = sorted(
+        (n for n in candidates if n["id"] not in adopted_now), key=lambda n: n.get("createdAt") or ""
+    )
     if not free:
         return Verdict(record.id, None, applied=False)
-    note = f"{len(free)} BSDs match the fingerprint" if len(free) > 1 else None
-    return Verdict(record.id, snapshot(kind, free[0]), applied=True, note=note)
+    # Alike records adopted in this same pass count too: the last of two twins finds one BSD left,
+    # but which twin's data it holds is still unknown.
+    ambiguous = len(candidates) > 1
+    note = f"{len(candidates)} BSDs match the fingerprint" if ambiguous else None
+    return Verdict(record.id, snapshot(kind, free[0]), applied=True, note=note, ambiguous=ambiguous)
 
 
 def _reconcile_seal(pipeline: Pipeline, record: Record) -> Verdict:
