@@ -134,23 +134,32 @@ def run_daemon(
         "rt": build_runtime(settings, config_dir, dry_run=dry_run, on_response=on_response)
     }
 
+    # One step at a time over the whole process, across reloads: steps meet in the state store,
+    # and SQLite serialises writers anyway.
+    step_lock = threading.Lock()
+    retired: list[Runtime] = []
+
     def make_step(name: str) -> Callable[[threading.Event], object]:
         def step(stop: threading.Event) -> object:
-            with holder["rt"].pipeline.lock:
+            with step_lock:
+                while retired:  # replaced by a reload; no step uses them any more
+                    retired.pop().close()
                 return run_step(holder["rt"].pipeline, name, stop, reraise=True)
 
         return step
 
     def reload() -> bool:
+        from connector.logs import register_secret
         from connector.settings import load_settings
 
         # A ConfigError propagates: the daemon logs its problems once and keeps the running set.
         new_settings = load_settings(config_path)
+        register_secret(new_settings.trackdechets.token)
         new_runtime = build_runtime(new_settings, config_dir, dry_run=dry_run, on_response=on_response)
-        old = holder["rt"]
-        with old.pipeline.lock:
-            holder["rt"] = new_runtime
-        old.close()
+        # No waiting for a running step here: the daemon's main loop (and its watchdog) must go on.
+        retired.append(holder["rt"])
+        holder["rt"] = new_runtime
+        daemon.reschedule(new_settings.schedule.intervals())
         log.info("reloaded", mappings=[b.mapping.name for b in new_runtime.pipeline.bindings])
         return True
 
@@ -179,7 +188,8 @@ def run_daemon(
     finally:
         if metrics is not None:
             metrics.stop()
-        holder["rt"].close()
+        for runtime in [*retired, holder["rt"]]:
+            runtime.close()
 
 
 def check(settings: Settings, config_dir: Path, *, offline: bool = False) -> int:

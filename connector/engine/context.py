@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,7 +88,6 @@ class Pipeline:
     """The target's GraphQL schema: when set, ingest validates every create document against it."""
     paused_until: datetime | None = None
     my_sirets: list[str] | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def advance(self, step: str, done: int) -> None:
         if self.progress is not None and done:

@@ -119,8 +119,10 @@ def track(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     overlap = timedelta(seconds=pipeline.options.track_overlap_seconds)
     for kind_name, emitter_sirets in sorted(targets.items()):
         if kind_name == KindName.BSDD.value:
+            # forms() lists one company's BSDs: walk every company of the token, since a record's
+            # BSD may concern any of them (as emitter, destination, transporter...).
             mine = my_sirets(pipeline)
-            sirets = sorted(s for s in emitter_sirets if s and (not mine or s in mine)) or mine[:1]
+            sirets = sorted(set(mine)) or sorted(s for s in emitter_sirets if s)
         else:
             sirets = [""]  # the other lists cover every company of the token at once
         for siret in sirets:

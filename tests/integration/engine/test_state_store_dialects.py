@@ -1,0 +1,62 @@
+"""The state store itself on SQLite, PostgreSQL and MariaDB: migrations, a whole sync, the claim
+and microsecond timestamps."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connector.domain.demo_companies import DEMO_TOKEN
+from connector.emulator.config import EmulatorConfig
+from connector.emulator.testing import serve_in_thread
+from connector.runtime import build_runtime
+from connector.service import sync_once
+from connector.settings import load_settings
+from connector.state import open_state_store
+from connector.state.models import Record
+from tests.db_urls import dialect_params, temporary_database
+from tests.integration.engine.test_push_paths import csv_text, drop, runtime_for
+
+
+@pytest.mark.parametrize("dialect", dialect_params())
+def test_a_whole_sync_on_each_state_store_dialect(dialect: str, tmp_path: Path) -> None:
+    with temporary_database(dialect) as url, serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
+        runtime_for(tmp_path, served.url).close()  # writes config.toml, mapping and inbox
+        # The state store moves to the database under test.
+        config = (
+            (tmp_path / "config.toml")
+            .read_text("utf-8")
+            .replace('dir = "var"', f'dir = "var"\nurl = "{url}"')
+        )
+        (tmp_path / "config.toml").write_text(config, "utf-8")
+        settings = load_settings(tmp_path / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN})
+        assert settings.state.url == url
+        runtime = build_runtime(settings, tmp_path)
+        try:
+            drop(tmp_path, "a.csv", csv_text())
+            summary = sync_once(runtime, threading.Event())
+            assert Counter(r.state for r in runtime.store.records()) == Counter({"synced": 4, "rejected": 1})
+            assert [s["step"] for s in summary["steps"]] == ["ingest", "push", "track", "writeback"]
+            report = runtime.store.report()
+            assert report.in_doubt == 0
+        finally:
+            runtime.close()
+        # Reopening migrates nothing and finds everything.
+        store = open_state_store(url)
+        try:
+            assert len(store.records()) == 5
+            stamp = datetime(2026, 3, 3, 8, 30, 15, 123456, tzinfo=UTC)
+            with store.session() as session:
+                row = session.query(Record).first()
+                assert row is not None
+                row.updated_at = stamp
+            with store.session() as session:
+                again = session.get(Record, row.id)
+                assert again is not None
+                assert again.updated_at == stamp  # microseconds kept, offset-aware
+        finally:
+            store.close()
