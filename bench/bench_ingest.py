@@ -68,10 +68,16 @@ def main() -> None:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        import logging
+        import os
 
-        logging.disable(logging.CRITICAL)
-        print(json.dumps(run_child(args.child)))
+        from connector.logs import configure_logging
+
+        # JSON log lines as the daemon writes them (one per state change), sent to /dev/null: their
+        # cost is part of the figure, their text is not wanted here.
+        with open(os.devnull, "w") as devnull:
+            configure_logging("INFO", "json", stream=devnull)
+            result = run_child(args.child)
+        print(json.dumps(result))
         return
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         folder = Path(tmp)

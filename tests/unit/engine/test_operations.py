@@ -61,9 +61,17 @@ def test_fingerprints_match_between_payload_and_returned_node() -> None:
         "emitter": {"company": {"siret": "85243162000123"}, "customInfo": "K-1"},
         "waste": {"code": "16 01 11*"},
     }
-    assert fingerprint_of_payload(payload) == fingerprint_of_node(node)
+    bsda = KINDS[KindName.BSDA]
+    node["weight"] = {"value": 2.3}
+    assert fingerprint_of_payload(bsda, payload) == fingerprint_of_node(bsda, node)
     other = {**node, "emitter": {"company": {"siret": "85243162000123"}, "customInfo": "K-2"}}
-    assert fingerprint_of_payload(payload) != fingerprint_of_node(other)
+    assert fingerprint_of_payload(bsda, payload) != fingerprint_of_node(bsda, other)
+    heavier = {**node, "weight": {"value": 2.4}}
+    assert fingerprint_of_payload(bsda, payload) != fingerprint_of_node(bsda, heavier)
+    integral = {**payload, "weight": {"value": 2}}
+    assert fingerprint_of_payload(bsda, integral) == fingerprint_of_node(
+        bsda, {**node, "weight": {"value": 2.0}}
+    )
 
 
 def test_snapshot_reads_drafts_of_both_models() -> None:
