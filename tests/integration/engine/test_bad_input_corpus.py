@@ -9,12 +9,10 @@ import threading
 from pathlib import Path
 
 from connector.demo.run import _asset
-from connector.domain.demo_companies import DEMO_TOKEN
 from connector.emulator.config import EmulatorConfig
 from connector.emulator.testing import serve_in_thread
-from connector.runtime import build_runtime
 from connector.service import sync_once
-from connector.settings import load_settings
+from tests.integration.engine.support import drop, runtime_for
 
 GOOD = "BE-2026-0413"
 
@@ -49,8 +47,6 @@ def corpus() -> str:
 def test_every_bad_row_is_rejected_with_its_reason_and_the_good_ones_go_through(
     tmp_path: Path, shared_dir: Path
 ) -> None:
-    (tmp_path / "inbox").mkdir()
-    (tmp_path / "inbox" / "export.csv").write_text(corpus(), "utf-8")
     mapping = _asset("bsdd_csv.toml").decode("utf-8")
     # A BSDD input has few dates of its own; the receipt's validity date carries the pickup date here
     # so that a bad date in the export goes through the date transform.
@@ -59,16 +55,10 @@ def test_every_bad_row_is_rejected_with_its_reason_and_the_good_ones_go_through(
         '"transporter.validityLimit" = { column = "date_enlevement", transforms = ["date"] }\n'
         '"emitter.type" =',
     )
-    (tmp_path / "mapping.toml").write_text(mapping, "utf-8")
     waste_codes = shared_dir / "trackdechets" / "data" / "waste_codes.json"
     with serve_in_thread(EmulatorConfig(admin_enabled=True, waste_codes_path=waste_codes)) as served:
-        (tmp_path / "config.toml").write_text(
-            f'[trackdechets]\nurl = "{served.url}"\n[state]\ndir = "var"\n'
-            '[mappings]\npaths = ["mapping.toml"]\n',
-            "utf-8",
-        )
-        settings = load_settings(tmp_path / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN})
-        runtime = build_runtime(settings, tmp_path)
+        runtime = runtime_for(tmp_path, served.url, mapping_text=mapping)
+        drop(tmp_path, "export.csv", corpus())
         try:
             summary = sync_once(runtime, threading.Event())
         finally:

@@ -17,7 +17,7 @@ from connector.emulator.testing import ServedEmulator, serve_in_thread
 from connector.engine.push import push
 from connector.runtime import Runtime
 from connector.service import run_step
-from tests.integration.engine.test_push_paths import csv_text, drop, runtime_for
+from tests.integration.engine.support import csv_text, drop, runtime_for
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 

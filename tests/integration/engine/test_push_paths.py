@@ -10,52 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from connector.demo.run import _asset
-from connector.domain.demo_companies import DEMO_TOKEN
 from connector.emulator.config import EmulatorConfig
 from connector.emulator.testing import ServedEmulator, serve_in_thread
-from connector.runtime import Runtime, build_runtime
 from connector.service import run_step, sync_once
-from connector.settings import load_settings
+from tests.integration.engine.support import csv_text, drop, fields_sent, runtime_for, states
 
 
 @pytest.fixture
 def emulator() -> Iterator[ServedEmulator]:
     with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
         yield served
-
-
-def runtime_for(
-    tmp_path: Path, url: str, *, token: str = DEMO_TOKEN, extra: str = "", mapping_text: str | None = None
-) -> Runtime:
-    (tmp_path / "inbox").mkdir(exist_ok=True)
-    mapping = mapping_text or _asset("bsdd_csv.toml").decode("utf-8")
-    (tmp_path / "mapping.toml").write_text(mapping, "utf-8")
-    (tmp_path / "config.toml").write_text(
-        f'[trackdechets]\nurl = "{url}"\n[state]\ndir = "var"\n[mappings]\npaths = ["mapping.toml"]\n{extra}',
-        "utf-8",
-    )
-    settings = load_settings(tmp_path / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": token})
-    return build_runtime(settings, tmp_path)
-
-
-def drop(tmp_path: Path, name: str, text: str) -> None:
-    (tmp_path / "inbox" / name).write_text(text, "utf-8")
-
-
-def csv_text(**replace: str) -> str:
-    text = _asset("enlevements_mars.csv").decode("utf-8")
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    return text
-
-
-def fields_sent(emulator: ServedEmulator) -> list[str]:
-    return [f for e in emulator.emulator.journal for op in e["operations"] for f in op["fields"]]
-
-
-def states(runtime: Runtime) -> dict[str, str]:
-    return {r.record_key: r.state for r in runtime.store.records()}
 
 
 def test_a_change_before_signature_updates_the_bsd_and_after_signature_is_a_conflict(

@@ -10,32 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from connector.domain.demo_companies import DEMO_TOKEN
 from connector.emulator.config import EmulatorConfig
 from connector.emulator.testing import serve_in_thread
-from connector.runtime import build_runtime
 from connector.service import sync_once
-from connector.settings import load_settings
 from connector.state import open_state_store
 from connector.state.models import Record
 from tests.db_urls import dialect_params, temporary_database
-from tests.integration.engine.test_push_paths import csv_text, drop, runtime_for
+from tests.integration.engine.support import csv_text, drop, runtime_for
 
 
 @pytest.mark.parametrize("dialect", dialect_params())
 def test_a_whole_sync_on_each_state_store_dialect(dialect: str, tmp_path: Path) -> None:
     with temporary_database(dialect) as url, serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
-        runtime_for(tmp_path, served.url).close()  # writes config.toml, mapping and inbox
-        # The state store moves to the database under test.
-        config = (
-            (tmp_path / "config.toml")
-            .read_text("utf-8")
-            .replace('dir = "var"', f'dir = "var"\nurl = "{url}"')
-        )
-        (tmp_path / "config.toml").write_text(config, "utf-8")
-        settings = load_settings(tmp_path / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN})
-        assert settings.state.url == url
-        runtime = build_runtime(settings, tmp_path)
+        runtime = runtime_for(tmp_path, served.url, state=f'dir = "var"\nurl = "{url}"')
+        assert runtime.settings.state.url == url
         try:
             drop(tmp_path, "a.csv", csv_text())
             summary = sync_once(runtime, threading.Event())

@@ -7,12 +7,10 @@ import threading
 from pathlib import Path
 
 from connector.demo.run import _asset
-from connector.domain.demo_companies import DEMO_TOKEN
 from connector.emulator.config import EmulatorConfig
 from connector.emulator.testing import serve_in_thread
-from connector.runtime import build_runtime
 from connector.service import run_step, sync_once
-from connector.settings import load_settings
+from tests.integration.engine.support import runtime_for
 
 MAPPING_TAIL = (
     "\n[source.writeback]\n"
@@ -28,15 +26,8 @@ def test_failed_writeback_stays_due_and_is_retried_alone(tmp_path: Path) -> None
     mapping = _asset("bsdd_sqlite.toml").decode("utf-8").replace("{workdir}", tmp_path.as_posix())
     head, _, rest = mapping.partition("[source.writeback]")
     rest = rest.split('"""', 2)[2]  # drop the demo's UPDATE statement
-    (tmp_path / "mapping.toml").write_text(head + MAPPING_TAIL + rest, "utf-8")
     with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
-        (tmp_path / "config.toml").write_text(
-            f'[trackdechets]\nurl = "{served.url}"\n[state]\ndir = "var"\n'
-            '[mappings]\npaths = ["mapping.toml"]\n',
-            "utf-8",
-        )
-        settings = load_settings(tmp_path / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN})
-        runtime = build_runtime(settings, tmp_path)
+        runtime = runtime_for(tmp_path, served.url, mapping_text=head + MAPPING_TAIL + rest)
         try:
             # The status table does not exist yet: the write-back fails, everything else goes on.
             summary = sync_once(runtime, threading.Event())
