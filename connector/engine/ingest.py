@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from connector.engine.context import Binding, Pipeline
 from connector.engine.operations import create_op
 from connector.errors import RecordError
-from connector.mapping.hashing import payload_hash
+from connector.mapping.hashing import canonical_json
 from connector.sources.base import RowProblem, SourceBatch, SourceRecord
 from connector.state.models import Record, RecordState
 from connector.state.store import StateStore, utcnow
@@ -40,6 +40,8 @@ class IngestEntry:
     error: str | None = None
     fields: tuple[str, ...] = ()
     raw: str | None = None
+    text: str | None = None
+    """Canonical JSON of ``payload`` (what is hashed, and what the state store keeps)."""
 
 
 def _emitter_siret(payload: dict[str, Any] | None) -> str | None:
@@ -99,7 +101,9 @@ def map_record(binding: Binding, record: SourceRecord) -> IngestEntry:
             raw,
         )
     _stamp_reference(binding, record, payload)
-    return IngestEntry(record.key, record.unit, record.origin, payload, payload_hash(payload), raw=raw)
+    text = canonical_json(payload)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return IngestEntry(record.key, record.unit, record.origin, payload, digest, raw=raw, text=text)
 
 
 def _stamp_reference(binding: Binding, record: SourceRecord, payload: dict[str, Any]) -> None:
@@ -163,9 +167,7 @@ def _apply(
     now = utcnow()
     for key, entry in latest.items():
         row = existing.get(key)
-        payload_text = (
-            json.dumps(entry.payload, sort_keys=True, ensure_ascii=False) if entry.payload else None
-        )
+        payload_text = entry.text if entry.payload is not None else None
         if row is None:
             session.add(
                 Record(
