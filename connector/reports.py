@@ -33,9 +33,14 @@ def print_status(report: StatusReport, *, as_json: bool, console: Console | None
         return
     console = console or Console()
     console.print(_records_table(report.counts))
+    budget = (
+        f"{report.rate_budget['remaining']} requests left at {report.rate_budget['at']}"
+        if report.rate_budget
+        else "unknown (no push or track run yet)"
+    )
     console.print(
         f"in doubt (awaiting reconciliation): {report.in_doubt}    "
-        f"write-back backlog: {report.writeback_backlog}"
+        f"write-back backlog: {report.writeback_backlog}    rate budget: {budget}"
     )
     if report.rejected:
         table = Table(title="Rejected and conflicting records (newest first)")

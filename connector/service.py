@@ -58,7 +58,12 @@ def run_step(
         if reraise or isinstance(exc, Fatal):
             raise
         return {"step": name, "ok": False, "error": str(exc)}
-    pipeline.store.finish_run(run_id, True, counts)
+    summary: dict[str, Any] = dict(counts)
+    pacer = getattr(pipeline.client, "pacer", None)
+    if pacer is not None and name in ("push", "track"):
+        # Kept with the run so that `status`, a separate process, can show the budget too.
+        summary["rate_budget_remaining"] = pacer.remaining()
+    pipeline.store.finish_run(run_id, True, summary)
     return {"step": name, "ok": True, **counts}
 
 

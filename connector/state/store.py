@@ -37,6 +37,8 @@ class StatusReport:
     in_doubt: int
     writeback_backlog: int
     last_runs: list[dict[str, Any]]
+    rate_budget: dict[str, Any] | None = None
+    """Requests left in the API's rate window when the last push or track run ended, and when."""
 
 
 class StateStore:
@@ -148,7 +150,17 @@ class StateStore:
                 or 0
             )
             runs = session.scalars(select(StepRun).order_by(StepRun.id.desc()).limit(12)).all()
+            budget = None
+            for run in runs:
+                summary = json.loads(run.summary) if run.summary else {}
+                if isinstance(summary, dict) and "rate_budget_remaining" in summary:
+                    budget = {
+                        "remaining": summary["rate_budget_remaining"],
+                        "at": (run.finished_at or run.started_at).isoformat(),
+                    }
+                    break
             return StatusReport(
+                rate_budget=budget,
                 counts=self.counts(),
                 rejected=[
                     {

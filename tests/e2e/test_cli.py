@@ -88,6 +88,7 @@ def test_check_preview_sync_status_and_retry(tmp_path: Path, emulator: ServedEmu
     assert {r["key"] for r in report["rejected"]} == {"BE-2026-0415", "ENL-1004"}
     assert all(r["error"] for r in report["rejected"])
     assert [r["step"] for r in report["last_runs"][:4]] == ["writeback", "track", "push", "ingest"]
+    assert 0 < report["rate_budget"]["remaining"] <= 1000  # as the API's headers last said
 
     # The rejected rows are still invalid: retry says so and changes nothing.
     retried = cli("retry", "--config", str(config), "--all-rejected", cwd=tmp_path)
