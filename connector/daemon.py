@@ -120,8 +120,14 @@ class Daemon:
         now = datetime.now(UTC)
         for name, interval in self._intervals.items():
             self.status.register(name, interval)
-            scheduler.add_job(self._run_step, IntervalTrigger(seconds=interval), args=[name], id=name,
-                              name=name, next_run_time=now)
+            scheduler.add_job(
+                self._run_step,
+                IntervalTrigger(seconds=interval),
+                args=[name],
+                id=name,
+                name=name,
+                next_run_time=now,
+            )
         self._scheduler = scheduler
         try:
             with self._signals():
@@ -139,6 +145,14 @@ class Daemon:
     def request_stop(self) -> None:
         """Ask for a drain from any thread, as a SIGTERM would (a second call forces the exit)."""
         self._send(bytes([signal.SIGTERM]))
+
+    def run_soon(self, name: str) -> None:
+        """Run a step now instead of at its next interval (a webhook announced work for it)."""
+        with self._lock:
+            if self._draining or self._scheduler is None or not self._scheduler.running:
+                return
+        if name in self._intervals:
+            self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
 
     def reschedule(self, intervals: Mapping[str, float]) -> None:
         """Change step intervals (from an ``on_reload`` callback); unknown names are ignored."""
@@ -176,8 +190,11 @@ class Daemon:
                     log.info("daemon_stopped")
                     return 0
                 if time.monotonic() >= deadline:
-                    log.warning("daemon_drain_timeout", running=self.status.running(),
-                                drain_timeout_seconds=self._drain_timeout)
+                    log.warning(
+                        "daemon_drain_timeout",
+                        running=self.status.running(),
+                        drain_timeout_seconds=self._drain_timeout,
+                    )
                     self._exit_now(0)
                     return 0
             if watchdog and time.monotonic() - last_ping >= watchdog and self._scheduler_alive(scheduler):
@@ -261,8 +278,12 @@ class Daemon:
 
     @staticmethod
     def _log_failure(name: str, exc: Exception, duration: float) -> None:
-        fields: dict[str, Any] = {"step": name, "error": str(exc), "error_type": type(exc).__name__,
-                                  "duration": round(duration, 3)}
+        fields: dict[str, Any] = {
+            "step": name,
+            "error": str(exc),
+            "error_type": type(exc).__name__,
+            "duration": round(duration, 3),
+        }
         if isinstance(exc, ConnectorError):
             # Expected failure kinds: the message says what to do, a traceback would be noise.
             log.error("step_failed", **fields, **_safe_keys(exc.context))

@@ -182,6 +182,22 @@ def run_daemon(
                 counters.observe_retry()
 
         observers.append(count)
+    receiver = None
+    hook_token = settings.webhooks.token
+    if settings.webhooks.enabled and hook_token is not None:
+        from connector.logs import register_secret
+        from connector.webhooks import WebhookReceiver
+
+        register_secret(hook_token)
+        hooks = settings.webhooks
+        receiver = WebhookReceiver(
+            lambda: holder["rt"].store,
+            host=hooks.host,
+            port=hooks.port,
+            path=hooks.path,
+            token=hook_token.get_secret_value(),
+            on_hint=lambda: daemon.run_soon("track"),
+        ).start()
     log.info(
         "daemon_starting",
         mappings=[b.mapping.name for b in holder["rt"].pipeline.bindings],
@@ -191,6 +207,8 @@ def run_daemon(
     try:
         return daemon.run()
     finally:
+        if receiver is not None:
+            receiver.stop()
         if metrics is not None:
             metrics.stop()
         for runtime in [*retired, holder["rt"]]:

@@ -134,7 +134,7 @@ class StateSettings(_Section):
         # A relative SQLite path would otherwise depend on the daemon's working directory.
         prefix = "sqlite:///"
         if value.startswith(prefix) and not value.startswith(prefix + "/") and value != prefix:
-            rest = value[len(prefix):]
+            rest = value[len(prefix) :]
             if rest != ":memory:" and not rest.startswith("file:"):
                 return prefix + str(_resolve(Path(rest)))
         return value
@@ -222,6 +222,21 @@ class MetricsSettings(_Section):
     """TCP port (0 picks a free one)."""
 
 
+class WebhooksSettings(_Section):
+    """An optional receiver for Trackdéchets webhooks: a change is tracked at once, not at the next walk."""
+
+    enabled: bool = False
+    """Listen for webhooks (the ``updatedAfter`` walks go on anyway: webhooks can be lost)."""
+    host: str = "127.0.0.1"
+    """Address to bind; put the TLS reverse proxy the platform calls in front of it."""
+    port: int = Field(default=9465, ge=0, le=65535)
+    """TCP port (0 picks a free one)."""
+    path: str = "/webhooks/trackdechets"
+    """URL path the platform posts to."""
+    token: SecretStr | None = None
+    """The secret given to ``createWebhookSetting`` (20 to 100 characters); required when enabled."""
+
+
 class LoggingSettings(_Section):
     """Log lines on stderr."""
 
@@ -267,6 +282,8 @@ class Settings(BaseSettings):
     """The daemon."""
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     """Metrics and health endpoint."""
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
+    """Webhook receiver."""
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     """Logs."""
 
@@ -321,8 +338,10 @@ def load_settings(config_path: Path | None, env: Mapping[str, str] | None = None
     sections: dict[str, BaseModel] = {}
     for key in data:
         if key not in Settings.model_fields:
-            problems.append(f"{_origin((key,), origins, label)}: {key}: unknown section"
-                            f"{_suggest(key, Settings.model_fields)}")
+            problems.append(
+                f"{_origin((key,), origins, label)}: {key}: unknown section"
+                f"{_suggest(key, Settings.model_fields)}"
+            )
     with explicit_sources(base):
         for name, field in Settings.model_fields.items():
             model = field.annotation
@@ -395,7 +414,7 @@ def _env_overrides(environ: Mapping[str, str], origins: _Origins, problems: list
         value = environ[name]
         if value == "":
             continue
-        parts = name[len(ENV_PREFIX):].lower().split(ENV_NESTING)
+        parts = name[len(ENV_PREFIX) :].lower().split(ENV_NESTING)
         if parts[0] not in sections:
             problems.append(f"env {name}: unknown section {parts[0]!r}{_suggest(parts[0], sections)}")
             continue
@@ -488,6 +507,14 @@ def _check_semantics(
     retry = sections.get("retry")
     if isinstance(retry, RetrySettings) and retry.initial_backoff_seconds > retry.max_backoff_seconds:
         problems.append(f"{where('retry', 'initial_backoff_seconds')}: is above retry.max_backoff_seconds")
+    hooks = sections.get("webhooks")
+    if isinstance(hooks, WebhooksSettings) and hooks.enabled:
+        secret = hooks.token.get_secret_value() if hooks.token else ""
+        if not 20 <= len(secret) <= 100:
+            problems.append(
+                f"{where('webhooks', 'token')}: required when webhooks are enabled, 20 to 100 "
+                "characters (the platform's rule); set TDC_WEBHOOKS__TOKEN"
+            )
     metrics = sections.get("metrics")
     if isinstance(metrics, MetricsSettings) and metrics.enabled and not _is_loopback(metrics.host):
         warnings.append(f"metrics.host: {metrics.host} exposes metrics beyond loopback")
@@ -529,4 +556,3 @@ def _check_trackdechets(
                     td.token = SecretStr(text)
                 else:
                     problems.append(f"{token_loc}: {token_path} is empty")
-

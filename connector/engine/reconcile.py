@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connector.domain.kinds import get_kind
+from connector.domain.kinds import KindName, get_kind
 from connector.engine.context import Pipeline
 from connector.engine.operations import (
     BsdSnapshot,
@@ -30,9 +30,8 @@ from connector.engine.operations import (
     nodes_of,
     snapshot,
 )
-from connector.engine.track import my_sirets
+from connector.engine.track import my_sirets, read_one_document
 from connector.state.models import Record
-from connector.trackdechets.documents import selection
 
 __all__ = ["Verdict", "reconcile"]
 
@@ -196,8 +195,8 @@ def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record, adopted_now: s
 def _reconcile_seal(pipeline: Pipeline, record: Record) -> Verdict:
     """Read the BSD (a targeted read, not polling): sealed already, or still a draft?"""
     kind = get_kind(record.kind)
-    field = "form" if kind.name.value == "BSDD" else kind.one_query
-    query = f"query ReadOne($id: ID!) {{ {field}(id: $id) {{ {selection(kind)} }} }}"
+    field = "form" if kind.name is KindName.BSDD else kind.one_query
+    query = read_one_document(record.kind)
     data = pipeline.client.query(query, {"id": record.bsd_id}, operation_name="ReadOne")
     node = data.get(field)
     snap = snapshot(kind, node) if node else None

@@ -12,13 +12,14 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 
 from connector.domain.kinds import KindName, get_kind
 from connector.engine.context import Pipeline
 from connector.engine.operations import merge, nodes_of, snapshot, track_page_read
-from connector.state.models import Record, RecordState
+from connector.state.models import Record, RecordState, TrackHint
 from connector.state.store import utcnow
+from connector.trackdechets.documents import selection
 
 __all__ = ["my_sirets", "track"]
 
@@ -111,8 +112,48 @@ def _walk(
     return True
 
 
+def read_one_document(kind_name: str) -> str:
+    """A targeted read of one BSD by its id (for webhook hints and seal reconciliation)."""
+    kind = get_kind(kind_name)
+    field = "form" if kind.name is KindName.BSDD else kind.one_query
+    id_type = "ID" if kind.name is KindName.BSDD else "ID!"
+    return f"query ReadOne($id: {id_type}) {{ {field}(id: $id) {{ {selection(kind)} }} }}"
+
+
+def _read_hints(pipeline: Pipeline, stop: threading.Event, counts: Counter[str]) -> None:
+    """Read back the BSDs webhooks announced, five to a request; forget the hints read."""
+    with pipeline.store.session() as session:
+        hints = [
+            h.bsd_id for h in session.scalars(select(TrackHint).order_by(TrackHint.received_at).limit(500))
+        ]
+    if not hints:
+        return
+    names = [b.mapping.name for b in pipeline.bindings]
+    with pipeline.store.session() as session:
+        rows = session.execute(
+            select(Record.kind, Record.bsd_id, Record.readable_id).where(
+                or_(Record.readable_id.in_(hints), Record.bsd_id.in_(hints)), Record.mapping.in_(names)
+            )
+        ).all()
+    ours = sorted({(kind, bsd_id) for kind, bsd_id, _ in rows if bsd_id})
+    for start in range(0, len(ours), 5):
+        if stop.is_set():
+            return
+        chunk = ours[start : start + 5]
+        outcomes = pipeline.client.query_merged([(read_one_document(k), {"id": i}) for k, i in chunk])
+        for (kind_name, _bsd_id), outcome in zip(chunk, outcomes, strict=True):
+            node = outcome.data if outcome.error is None else None  # the field's own value
+            if isinstance(node, dict):
+                _apply_nodes(pipeline, kind_name, [node], counts)
+            counts["hints_read"] += 1
+    with pipeline.store.session() as session:
+        session.execute(delete(TrackHint).where(TrackHint.bsd_id.in_(hints)))
+    counts["hints"] += len(hints)
+
+
 def track(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     counts: Counter[str] = Counter()
+    _read_hints(pipeline, stop, counts)
     targets = _targets(pipeline)
     if not targets:
         return dict(counts)

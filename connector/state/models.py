@@ -26,7 +26,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["Base", "Checkpoint", "Record", "RecordState", "StepRun", "TrackCursor"]
+__all__ = ["Base", "Checkpoint", "Record", "RecordState", "StepRun", "TrackCursor", "TrackHint"]
 
 
 class RecordState(StrEnum):
@@ -133,6 +133,16 @@ class TrackCursor(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     siret: Mapped[str] = mapped_column(String(32), primary_key=True)
     since: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TrackHint(Base):
+    """A BSD a webhook said changed (its readable id); the next track run reads it back."""
+
+    __tablename__ = "track_hints"
+
+    bsd_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class StepRun(Base):

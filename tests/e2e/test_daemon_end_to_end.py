@@ -104,3 +104,61 @@ def test_records_become_bsdds_and_statuses_up_to_processed_are_written_back(
         tmp_path / "erp.db",
     ]:
         assert DEMO_TOKEN.encode() not in path.read_bytes(), f"token found in {path}"
+
+
+def test_a_webhook_brings_a_status_back_long_before_the_next_walk(
+    tmp_path: Path, emulator: ServedEmulator
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    secret = "webhook-secret-for-the-e2e-test-0001"
+    config = _prepare(tmp_path, emulator.url)
+    slow_walks = FAST_SCHEDULE.replace("track_seconds = 0.7", "track_seconds = 600")
+    config.write_text(
+        config.read_text("utf-8") + slow_walks + f"\n[webhooks]\nenabled = true\nport = {port}\n", "utf-8"
+    )
+    daemon = start_daemon(tmp_path, config, extra_env={"TDC_WEBHOOKS__TOKEN": secret})
+    try:
+        with httpx.Client(
+            base_url=emulator.url, timeout=10, headers={"Authorization": f"Bearer {DEMO_TOKEN}"}
+        ) as api:
+            companies = api.post("", json={"query": "{ myCompanies { edges { node { id siret } } } }"}).json()
+            company_id = companies["data"]["myCompanies"]["edges"][0]["node"]["id"]
+            created = api.post(
+                "",
+                json={
+                    "query": "mutation($i: WebhookSettingCreateInput!) "
+                    "{ createWebhookSetting(input: $i) { id } }",
+                    "variables": {
+                        "i": {
+                            "companyId": company_id,
+                            "activated": True,
+                            "token": secret,
+                            "endpointUri": f"http://127.0.0.1:{port}/webhooks/trackdechets",
+                        }
+                    },
+                },
+            ).json()
+            assert created["data"]["createWebhookSetting"]["id"]
+
+        def sealed() -> str | None:
+            rows = {r["numero"]: r for r in _erp_rows(tmp_path)}
+            row = rows.get("ENL-1001") or {}
+            return row.get("td_numero") if row.get("td_statut") == "SEALED" else None
+
+        readable = wait_for(sealed, 40, "ENL-1001 sealed and written back", daemon)
+        httpx.post(f"{emulator.url}_emulator/bsds/{readable}/sign-emission", json={}).raise_for_status()
+
+        def signed() -> bool:
+            return {r["numero"]: r for r in _erp_rows(tmp_path)}["ENL-1001"][
+                "td_statut"
+            ] == "SIGNED_BY_PRODUCER"
+
+        wait_for(signed, 15, "the signature written back through the webhook path", daemon)
+    finally:
+        assert daemon.stop() == 0
+    assert any(e.get("event") == "webhook_received" for e in daemon.log_lines())
+    assert secret.encode() not in daemon.log_path.read_bytes()

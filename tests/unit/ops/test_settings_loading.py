@@ -103,7 +103,7 @@ INVALID = [
     pytest.param(
         '[trackdechet]\nurl = "http://127.0.0.1/"\n', {},
         ["config.toml: trackdechet: unknown section (did you mean 'trackdechets'?); valid: daemon, "
-         "logging, mappings, metrics, retry, safety, schedule, state, trackdechets"],
+         "logging, mappings, metrics, retry, safety, schedule, state, trackdechets, webhooks"],
         id="unknown-section",
     ),
     pytest.param(
@@ -122,7 +122,7 @@ INVALID = [
         [
             "env TDC_MAPPINGS__PATHS: expected a JSON list of strings, e.g. '[\"a/*.toml\"]'",
             "env TDC_NOPE__X: unknown section 'nope'; valid: daemon, logging, mappings, metrics, retry, "
-            "safety, schedule, state, trackdechets",
+            "safety, schedule, state, trackdechets, webhooks",
             "env TDC_TRACKDECHETS: set one field at a time, as TDC_TRACKDECHETS__<FIELD>",
         ],
         id="env-shapes",

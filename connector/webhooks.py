@@ -1,0 +1,147 @@
+"""Receiver of Trackdéchets webhooks: "this BSD changed", acknowledged at once, read back later.
+
+The platform posts ``[{"action": "CREATED"|"UPDATED"|"DELETED", "id": "<readable id>"}]`` with the
+header ``Authorization: Bearer: <token>`` (colon included) and gives up after 5 s, so the receiver
+only records the ids as track hints in the state store and answers; the track step reads those
+BSDs back, five to a request. The ``updatedAfter`` walks go on regardless: a webhook can be lost.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from connector.state.models import TrackHint
+from connector.state.store import StateStore, utcnow
+
+__all__ = ["WebhookReceiver", "parse_authorization"]
+
+log = structlog.get_logger("connector.webhooks")
+
+_MAX_BODY = 1_000_000
+_ACTIONS = frozenset({"CREATED", "UPDATED", "DELETED"})
+
+
+def parse_authorization(header: str | None) -> str | None:
+    """The token of ``Bearer: <token>`` (the platform's spelling) or ``Bearer <token>``."""
+    if not header:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.rstrip(":").lower() != "bearer":
+        return None
+    return rest.strip() or None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_POST(self) -> None:
+        receiver = self.server.receiver
+        if self.path.split("?", 1)[0] != receiver.path:
+            self._answer(404, {"error": "not found"})
+            return
+        given = parse_authorization(self.headers.get("Authorization"))
+        if given is None or not hmac.compare_digest(given.encode(), receiver.token.encode()):
+            log.warning("webhook_refused", reason="bad or missing token", client=self.client_address[0])
+            self._answer(401, {"error": "unauthorized"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_BODY:
+            self._answer(413, {"error": "body too large"})
+            return
+        try:
+            events = json.loads(self.rfile.read(length) or b"null")
+            hints = [(str(e["id"]), str(e.get("action", "UPDATED"))) for e in events]
+        except (ValueError, TypeError, KeyError):
+            self._answer(400, {"error": 'expected [{"action": ..., "id": ...}]'})
+            return
+        receiver.record(hints)
+        self._answer(200, {"received": len(hints)})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Requests are logged by the receiver itself, as structured lines."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    receiver: WebhookReceiver
+
+
+class WebhookReceiver:
+    """An HTTP endpoint that turns webhooks into track hints (and wakes the track step up)."""
+
+    def __init__(
+        self,
+        store: Callable[[], StateStore],
+        *,
+        host: str,
+        port: int,
+        path: str,
+        token: str,
+        on_hint: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        """Returns the current state store (it changes when the daemon reloads)."""
+        self.path = path
+        self.token = token
+        self.on_hint = on_hint
+        self._server = _Server((host, port), _Handler)
+        self._server.receiver = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{name}:{self.port}{self.path}"
+
+    def record(self, hints: list[tuple[str, str]]) -> None:
+        if not hints:
+            return
+        now = utcnow()
+        with self.store().session() as session:
+            known = {
+                h.bsd_id: h
+                for h in session.scalars(select(TrackHint).where(TrackHint.bsd_id.in_([i for i, _ in hints])))
+            }
+            for bsd_id, action in hints:
+                action = action if action in _ACTIONS else "UPDATED"
+                if bsd_id in known:
+                    known[bsd_id].action, known[bsd_id].received_at = action, now
+                else:
+                    known[bsd_id] = TrackHint(bsd_id=bsd_id, action=action, received_at=now)
+                    session.add(known[bsd_id])
+        log.info("webhook_received", ids=[i for i, _ in hints][:20], count=len(hints))
+        if self.on_hint is not None:
+            self.on_hint()
+
+    def start(self) -> WebhookReceiver:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhooks", daemon=True)
+        self._thread.start()
+        log.info("webhook_receiver_started", url=self.url)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
