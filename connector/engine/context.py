@@ -37,6 +37,8 @@ class MappingLike(Protocol):
 
     def required_columns(self) -> set[str]: ...
 
+    def check_columns(self, available: Sequence[str]) -> list[str]: ...
+
 
 def mapping_version(path: Path) -> str:
     """Hash of the mapping file: a rejected record is re-evaluated when its mapping changes."""
@@ -53,10 +55,13 @@ class Binding:
     mapping: MappingLike
     source: Source
     version: str = ""
+    columns: frozenset[str] = frozenset()
+    """The columns the mapping reads, computed once (checked against every record's own columns)."""
 
     def __post_init__(self) -> None:
         if not self.version:
             self.version = mapping_version(Path(self.mapping.path))
+        self.columns = frozenset(self.mapping.required_columns())
 
 
 @dataclass

@@ -82,12 +82,17 @@ def raw_json(record: SourceRecord) -> str:
 def map_record(binding: Binding, record: SourceRecord) -> IngestEntry:
     raw = raw_json(record)
     try:
+        if not binding.columns <= record.values.keys():
+            # A file without a column the mapping reads (a renamed header, another export): say
+            # so, rather than "the column is empty" for every field it feeds.
+            problems = "; ".join(binding.mapping.check_columns(list(record.values)))
+            raise RecordError(f"{record.origin}: {problems}")
         payload = binding.mapping.apply(record)
     except RecordError as exc:
         fields = tuple(getattr(exc, "fields", ()) or ((exc.field,) if exc.field else ()))
         # Only the columns the mapping reads: the write-back's own columns must not make an
         # unchanged bad row look new at every pass.
-        used = binding.mapping.required_columns()
+        used = binding.columns
         relevant = {k: v for k, v in record.values.items() if k in used}
         identity = {"values": relevant, "children": {k: list(v) for k, v in record.children.items()}}
         return IngestEntry(

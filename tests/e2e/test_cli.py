@@ -148,3 +148,31 @@ def test_the_production_url_is_refused_unless_enabled(tmp_path: Path) -> None:
     result = cli("check", "--config", str(config), "--offline", cwd=tmp_path)
     assert result.returncode == 78
     assert "allow_production" in result.stderr
+
+
+def test_a_broken_mapping_is_refused_at_start_with_file_field_and_suggestion(
+    tmp_path: Path, emulator: ServedEmulator
+) -> None:
+    config = _prepare(tmp_path, emulator.url)
+    mapping = tmp_path / "mappings" / "bsdd_csv.toml"
+    text = mapping.read_text("utf-8")
+    text = text.replace('"wasteDetails.name" = "designation"', '"wasteDetails.nom" = "designation"')
+    mapping.write_text(text, "utf-8")
+    erp = tmp_path / "mappings" / "bsdd_sqlite.toml"
+    erp.write_text(
+        erp.read_text("utf-8").replace('"wasteDetails.name" = "libelle"', '"wasteDetails.name" = "libele"')
+    )
+    result = cli("run", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 78
+    assert "Traceback" not in result.stderr
+    assert 'bsdd_csv.toml: fields."wasteDetails.nom"' in result.stderr
+    assert '"wasteDetails.name"' in result.stderr  # the closest valid path is suggested
+    assert mutations(emulator) == []  # refused before anything was sent
+    # Once the mapping compiles, the columns are checked against the table, before anything is sent.
+    mapping.write_text(text.replace('"wasteDetails.nom"', '"wasteDetails.name"'), "utf-8")
+    result = cli("check", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 78
+    assert (
+        'bsdd_sqlite.toml: fields."wasteDetails.name": unknown column "libele" (did you mean "libelle"?)'
+        in (result.stderr)
+    )

@@ -123,3 +123,12 @@ def test_a_mapping_change_on_a_signed_bsd_is_not_a_conflict(
     assert got["BE-2026-0412"] == (RecordState.SYNCED, None)  # signed: left alone, not a conflict
     assert got["BE-2026-0413"] == (RecordState.PENDING, "create")
     assert counts["mapping_changed_after_signature"] == 1
+
+
+def test_a_file_without_a_column_the_mapping_reads_says_which_and_suggests(pipeline: Pipeline) -> None:
+    drop(pipeline, "renamed.csv", demo_csv().replace("siret_producteur", "siret_prod", 1))
+    counts = ingest(pipeline, threading.Event())
+    assert counts["rejected"] == 5
+    error = next(r.last_error for r in pipeline.store.records() if r.record_key == "BE-2026-0412") or ""
+    assert "renamed.csv:line 2" in error
+    assert 'unknown column "siret_producteur" (did you mean "siret_prod"?)' in error
