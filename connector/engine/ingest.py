@@ -19,13 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.engine.context import Binding, Pipeline
-from connector.engine.operations import create_op
+from connector.engine.validation import validator_for
 from connector.errors import RecordError
 from connector.mapping.hashing import canonical_json
 from connector.sources.base import RowProblem, SourceBatch, SourceRecord
 from connector.state.models import Record, RecordState
 from connector.state.store import StateStore, utcnow
-from connector.trackdechets.schema import validate_operation
 
 __all__ = ["IngestEntry", "ingest", "ingest_binding"]
 
@@ -300,8 +299,7 @@ def validate_entry(schema: Any, binding: Binding, entry: IngestEntry) -> IngestE
     """The create document with this payload, checked against the schema before it costs a request."""
     if schema is None or entry.payload is None:
         return entry
-    op = create_op(binding.mapping.kind, entry.payload)
-    problems = validate_operation(schema, op.query, op.variables)
+    problems = validator_for(schema).problems(binding.mapping.kind, entry.payload)
     if not problems:
         return entry
     error = f"{entry.origin}: the document does not match the Trackdéchets schema: " + "; ".join(problems)
@@ -317,7 +315,8 @@ def store_batch(
     entries += [problem_entry(binding, p) for p in batch.problems]
     counts: Counter[str] = Counter()
     with store.session() as session:
-        _apply(session, binding, entries, counts, log if log is not None else _quiet)
+        # bind() once per batch: a lazy proxy would resolve its configuration at every line.
+        _apply(session, binding, entries, counts, log.bind() if log is not None else _quiet)
         if batch.checkpoint is not None:
             store.put_checkpoint(session, binding.mapping.name, batch.checkpoint)
     counts["read"] += len(batch.records) + len(batch.problems)

@@ -118,6 +118,11 @@ def evaluate(plan: ObjectPlan, values: Mapping[str, Any],
     return out
 
 
+_CONSTANTS: dict[int, tuple[LeafPlan, Any]] = {}
+"""A constant leaf's value, computed once: it does not depend on the record (keyed by plan id,
+with the plan kept alive beside it so that the id cannot be reused)."""
+
+
 def _evaluate_leaf(node: LeafPlan, values: Mapping[str, Any], problems: list[FieldProblem],
                    where: str) -> Any:
     if node.column is not None:
@@ -125,7 +130,19 @@ def _evaluate_leaf(node: LeafPlan, values: Mapping[str, Any], problems: list[Fie
     elif node.template is not None:
         raw = node.template.render(values)
     else:
-        raw = node.const
+        cached = _CONSTANTS.get(id(node))
+        if cached is not None and cached[0] is node:
+            # A list is copied: every payload owns its values, whatever is done to them later.
+            return list(cached[1]) if isinstance(cached[1], list) else cached[1]
+        before = len(problems)
+        value = _evaluate_value(node, node.const, problems, where)
+        if len(problems) == before and len(_CONSTANTS) < 10_000:
+            _CONSTANTS[id(node)] = (node, value)
+        return value
+    return _evaluate_value(node, raw, problems, where)
+
+
+def _evaluate_value(node: LeafPlan, raw: Any, problems: list[FieldProblem], where: str) -> Any:
     try:
         value = apply_chain(raw, node.chain, node.chain_defaults)
         if is_empty(value) or value == []:
