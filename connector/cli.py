@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -31,8 +32,8 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
         "--config",
         "-c",
         type=Path,
-        default=None,
-        help="TOML configuration file (default: settings from TDC_* variables only)",
+        default=Path(os.environ["TDC_CONFIG"]) if os.environ.get("TDC_CONFIG") else None,
+        help="TOML configuration file (default: $TDC_CONFIG, else settings from TDC_* variables only)",
     )
 
 
