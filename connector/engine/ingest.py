@@ -235,9 +235,11 @@ def _apply(
         row.writeback_due = True
         row.attempts = 0
         row.next_attempt_at = None
-        if entry.error and row.intent_op is not None:
-            # A mutation is in flight or in doubt: push resolves it first (it may have created the
-            # BSD), then sees that the newer data is invalid and rejects the record with this error.
+        if entry.error:
+            # With a mutation in flight or in doubt, the state stays: push resolves it first (it may
+            # have created the BSD), then sees that the newer data is invalid and rejects the record.
+            if row.intent_op is None:
+                row.state, row.next_op = RecordState.REJECTED, None
             row.last_error = entry.error
             row.error_fields = json.dumps(entry.fields) if entry.fields else None
             counts["rejected"] += 1
@@ -248,16 +250,6 @@ def _apply(
                 bsd_id=row.bsd_id,
                 error=entry.error,
                 in_flight=row.intent_op,
-            )
-            continue
-        if entry.error:
-            row.state = RecordState.REJECTED
-            row.next_op = None
-            row.last_error = entry.error
-            row.error_fields = json.dumps(entry.fields) if entry.fields else None
-            counts["rejected"] += 1
-            log.warning(
-                "record_rejected", mapping=mapping.name, record_key=key, bsd_id=row.bsd_id, error=entry.error
             )
             continue
         row.payload = payload_text
