@@ -76,6 +76,9 @@ def _asset(name: str) -> bytes:
 
 
 def _prepare(workdir: Path, url: str) -> Path:
+    # Every run starts afresh (the emulator does too): a kept work folder is emptied of the last run.
+    for leftover in ("var", "inbox", "mappings"):
+        shutil.rmtree(workdir / leftover, ignore_errors=True)
     (workdir / "inbox").mkdir(parents=True, exist_ok=True)
     (workdir / "mappings").mkdir(exist_ok=True)
     (workdir / "inbox" / "enlevements_mars.csv").write_bytes(_asset("enlevements_mars.csv"))
@@ -162,6 +165,7 @@ def run_demo(workdir: Path | None = None, *, json_logs: bool = False, console: C
     """Run the story; 0 when every record ends where the story says it should."""
     console = console or Console()
     with ExitStack() as stack:
+        keep = workdir is not None
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="td-demo-")))
         workdir = workdir.absolute()
@@ -207,8 +211,14 @@ def run_demo(workdir: Path | None = None, *, json_logs: bool = False, console: C
             "\n[green]demo: ok[/green] — every valid record became a BSDD and its status came "
             "back; the two invalid ones were rejected with the field and the reason."
         )
-        if log_stream is not None:
-            console.print(f"Logs (JSON lines): {workdir / 'demo.log'}")
-        if workdir.name.startswith("td-demo-"):
-            shutil.rmtree(workdir / "var", ignore_errors=True)
+        if keep:
+            console.print(
+                f"Files kept in {workdir}: config.toml, inbox/ (with receipts/), erp.db, var/state.db, "
+                "demo.log (the connector's JSON log lines)"
+            )
+        else:
+            console.print(
+                "Run `td-connector demo --workdir DIR` to keep the files (config, receipts, "
+                "ERP database, state store, JSON logs) and look at them."
+            )
     return 0
