@@ -6,6 +6,7 @@ the test plays the transporter and the treatment site through the emulator's adm
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -162,3 +163,55 @@ def test_a_webhook_brings_a_status_back_long_before_the_next_walk(
         assert daemon.stop() == 0
     assert any(e.get("event") == "webhook_received" for e in daemon.log_lines())
     assert secret.encode() not in daemon.log_path.read_bytes()
+
+
+def test_sighup_applies_a_valid_configuration_and_keeps_running_on_an_invalid_one(
+    tmp_path: Path, emulator: ServedEmulator
+) -> None:
+    import signal
+
+    config = _prepare(tmp_path, emulator.url)
+    config.write_text(config.read_text("utf-8") + FAST_SCHEDULE, "utf-8")
+    (tmp_path / "mappings" / "bsdd_sqlite.toml").rename(tmp_path / "bsdd_sqlite.toml.off")
+    daemon = start_daemon(tmp_path, config)
+    try:
+        wait_for(lambda: any(r.get("status") for r in _receipt_rows(tmp_path)), 30, "the CSV synced", daemon)
+        assert all(r["td_statut"] is None for r in _erp_rows(tmp_path))  # that mapping is not loaded
+
+        # A mapping with an unknown field: the reload is refused, the running configuration stays.
+        broken = tmp_path / "mappings" / "broken.toml"
+        broken.write_text(
+            (tmp_path / "bsdd_sqlite.toml.off")
+            .read_text("utf-8")
+            .replace('"wasteDetails.name"', '"wasteDetails.nom"'),
+            "utf-8",
+        )
+        daemon.process.send_signal(signal.SIGHUP)
+        wait_for(
+            lambda: any(e.get("event") == "reload_rejected" for e in daemon.log_lines()),
+            20,
+            "the invalid reload refused",
+            daemon,
+        )
+        assert daemon.process.poll() is None
+
+        # The fixed mapping: the reload is applied and the ERP table is synced too.
+        broken.unlink()
+        (tmp_path / "bsdd_sqlite.toml.off").rename(tmp_path / "mappings" / "bsdd_sqlite.toml")
+        daemon.process.send_signal(signal.SIGHUP)
+        wait_for(
+            lambda: any(e.get("event") == "reloaded" for e in daemon.log_lines()),
+            20,
+            "the valid reload applied",
+            daemon,
+        )
+        wait_for(
+            lambda: {r["numero"]: r["td_statut"] for r in _erp_rows(tmp_path)}.get("ENL-1001") == "SEALED",
+            30,
+            "the ERP rows synced after the reload",
+            daemon,
+        )
+    finally:
+        assert daemon.stop() == 0
+    rejected = [e for e in daemon.log_lines() if e.get("event") == "reload_rejected"]
+    assert "wasteDetails.nom" in json.dumps(rejected)
