@@ -195,3 +195,39 @@ def test_one_row_the_business_database_refuses_does_not_hold_back_the_others(
     with sqlite3.connect(database) as connection:
         statuses = dict(connection.execute("SELECT numero, td_statut FROM enlevements").fetchall())
     assert statuses == {"ENL-1001": "SEALED", "ENL-1002": "SEALED", "ENL-1003": "SEALED", "ENL-1004": None}
+
+
+def test_a_host_clock_ahead_of_the_server_still_finds_an_in_doubt_bsda(
+    tmp_path: Path, emulator: ServedEmulator
+) -> None:
+    mapping = (
+        (MAPPINGS / "bsda_csv.toml")
+        .read_text("utf-8")
+        .replace('folder = "data"', 'folder = "inbox"')
+        .replace('pattern = "bsda_*.csv"', 'pattern = "*.csv"\nstable_seconds = 0')
+    )
+    runtime = runtime_for(tmp_path, emulator.url, mapping_text=mapping)
+    try:
+        drop(tmp_path, "a.csv", (MAPPINGS / "data" / "bsda_chantiers.csv").read_text("utf-8"))
+        step(runtime, "ingest")
+        emulator.emulator.faults = FaultConfig(drop_after_commit_probability=1.0)
+        step(runtime, "push")
+        emulator.emulator.faults = FaultConfig()
+        # The host's clock runs 10 minutes ahead of the server's: the intents look recent to us,
+        # while the BSDs were created "10 minutes before" them on the server's clock.
+        from datetime import timedelta
+
+        from connector.state.models import Record
+
+        with runtime.store.session() as session:
+            for row in session.query(Record):
+                if row.intent_at is not None:
+                    row.intent_at = row.intent_at + timedelta(minutes=10)
+                    row.next_attempt_at = None
+        runtime.pipeline.options.reconcile_grace_seconds = -3600
+        counts = step(runtime, "push")
+        assert counts["created_adopted"] == 2
+        assert counts.get("created", 0) == 0  # nothing created a second time
+    finally:
+        runtime.close()
+    assert len(bsds(emulator, "BSDA")) == 2
