@@ -28,6 +28,16 @@ def emulator() -> Iterator[ServedEmulator]:
         yield served
 
 
+def bsda_mapping() -> str:
+    """The BSDA example mapping, reading the work folder's inbox at once."""
+    return (
+        (MAPPINGS / "bsda_csv.toml")
+        .read_text("utf-8")
+        .replace('folder = "data"', 'folder = "inbox"')
+        .replace('pattern = "bsda_*.csv"', 'pattern = "*.csv"\nstable_seconds = 0')
+    )
+
+
 def step(runtime: Runtime, name: str) -> dict[str, int]:
     return run_step(runtime.pipeline, name, threading.Event())
 
@@ -60,13 +70,7 @@ def test_an_in_doubt_create_is_looked_up_by_the_customid_sent_not_the_record_key
 def test_records_alike_in_every_fingerprinted_field_each_get_their_own_bsd_with_their_own_data(
     tmp_path: Path, emulator: ServedEmulator
 ) -> None:
-    mapping = (
-        (MAPPINGS / "bsda_csv.toml")
-        .read_text("utf-8")
-        .replace('folder = "data"', 'folder = "inbox"')
-        .replace('pattern = "bsda_*.csv"', 'pattern = "*.csv"\nstable_seconds = 0')
-        .replace('key = ["ref_chantier"]', 'key = ["ref_chantier", "cap"]')
-    )
+    mapping = bsda_mapping().replace('key = ["ref_chantier"]', 'key = ["ref_chantier", "cap"]')
     lines = (MAPPINGS / "data" / "bsda_chantiers.csv").read_text("utf-8").splitlines()
     twin = lines[1].replace("CAP-AMI-2026-12", "CAP-AMI-2026-99")
     runtime = runtime_for(tmp_path, emulator.url, mapping_text=mapping)
@@ -200,12 +204,7 @@ def test_one_row_the_business_database_refuses_does_not_hold_back_the_others(
 def test_a_host_clock_ahead_of_the_server_still_finds_an_in_doubt_bsda(
     tmp_path: Path, emulator: ServedEmulator
 ) -> None:
-    mapping = (
-        (MAPPINGS / "bsda_csv.toml")
-        .read_text("utf-8")
-        .replace('folder = "data"', 'folder = "inbox"')
-        .replace('pattern = "bsda_*.csv"', 'pattern = "*.csv"\nstable_seconds = 0')
-    )
+    mapping = bsda_mapping()
     runtime = runtime_for(tmp_path, emulator.url, mapping_text=mapping)
     try:
         drop(tmp_path, "a.csv", (MAPPINGS / "data" / "bsda_chantiers.csv").read_text("utf-8"))
