@@ -25,11 +25,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from connector.health import HealthCheck, HealthReport, StepStatus
+from connector.state.store import sum_by_state
 
 if TYPE_CHECKING:
     from connector.settings import Settings
 
-__all__ = ["RECONCILIATION", "ConnectorMetrics", "MetricsServer", "build_metrics", "records_by_state"]
+__all__ = ["RECONCILIATION", "ConnectorMetrics", "MetricsServer", "build_metrics"]
 
 log = structlog.get_logger("connector.metrics")
 
@@ -234,15 +235,6 @@ class MetricsServer:
         self.stop()
 
 
-def records_by_state(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
-    """``StateStore.counts()`` (mapping → state → n) summed over mappings: state → n."""
-    totals: dict[str, int] = {}
-    for per_state in counts.values():
-        for state, n in per_state.items():
-            totals[state] = totals.get(state, 0) + n
-    return totals
-
-
 class _Runtime(Protocol):
     store: Any
     client: Any
@@ -274,7 +266,7 @@ def build_metrics(settings: Settings, daemon: _HasStatus, runtime: Callable[[], 
         return float(getattr(p, "throttled", 0)) if p is not None else 0.0
 
     metrics = ConnectorMetrics(
-        records_by_state=lambda: records_by_state(runtime().store.counts()),
+        records_by_state=lambda: sum_by_state(runtime().store.counts()),
         rate_budget=budget,
         status=daemon.status,
         rate_limited_total=throttled,

@@ -9,11 +9,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from connector.state.models import RecordState
 from connector.state.store import StatusReport
 
 __all__ = ["print_status", "print_sync_summary"]
 
-_STATES = ("pending", "in_flight", "synced", "done", "rejected", "conflict")
+_STATES = tuple(state.value for state in RecordState)
 
 
 def _records_table(counts: dict[str, dict[str, int]]) -> Table:

@@ -25,12 +25,12 @@ from connector.engine.operations import create_op
 from connector.engine.push import push
 from connector.engine.track import track
 from connector.engine.writeback import writeback
-from connector.errors import ConfigError, ConnectorError, Fatal, RecordError
+from connector.errors import ConfigError, ConnectorError, Fatal
 from connector.runtime import Runtime, build_runtime
 from connector.settings import Settings
 from connector.sources.base import SourceRecord
 from connector.state.models import Record, RecordState
-from connector.state.store import utcnow
+from connector.state.store import sum_by_state, utcnow
 from connector.trackdechets.client import ResponseInfo
 
 __all__ = ["STEPS", "check", "preview", "retry_rejected", "run_daemon", "run_step", "sync_once"]
@@ -102,10 +102,7 @@ def sync_once(runtime: Runtime, stop: threading.Event, *, progress: bool = False
                     tasks[name], total=bars.tasks[-1].completed or 1, completed=bars.tasks[-1].completed or 1
                 )
     counts = pipeline.store.counts()
-    totals: dict[str, int] = {}
-    for per_state in counts.values():
-        for state, n in per_state.items():
-            totals[state] = totals.get(state, 0) + n
+    totals = sum_by_state(counts)
     new_rejections = sum(r.get("rejected", 0) for r in results)
     ok = all(r["ok"] for r in results) and new_rejections == 0
     return {"ok": ok, "steps": results, "records": counts, "totals": totals, "new_rejections": new_rejections}
@@ -358,9 +355,6 @@ def retry_rejected(
                 row.writeback_due = True
                 row.updated_at = utcnow()
                 log.info("record_replayed", mapping=row.mapping, record_key=row.record_key, op=op)
-    except RecordError as exc:  # pragma: no cover - map_record catches these
-        print(str(exc))
-        return 1
     finally:
         runtime.close()
     print(f"{replayed} record(s) {'would be ' if dry_run else ''}replayed, {still_failing} still failing")

@@ -51,16 +51,6 @@ def _emitter_siret(payload: dict[str, Any] | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class _Quiet:
-    """A logger that drops everything (callers of store_batch that do not log)."""
-
-    def __getattr__(self, _name: str) -> Any:
-        return lambda *_a, **_k: None
-
-
-_quiet = _Quiet()
-
-
 def _error_hash(values: Any, version: str) -> str:
     """Identity of a failed mapping: the same raw data under the same mapping fails the same way."""
     text = json.dumps(values, sort_keys=True, default=str)
@@ -301,14 +291,14 @@ def validate_entry(schema: Any, binding: Binding, entry: IngestEntry) -> IngestE
 
 
 def store_batch(
-    store: StateStore, binding: Binding, batch: SourceBatch, schema: Any = None, log: Any = None
+    store: StateStore, binding: Binding, batch: SourceBatch, schema: Any, log: Any
 ) -> Counter[str]:
     entries = [validate_entry(schema, binding, map_record(binding, r)) for r in batch.records]
     entries += [problem_entry(binding, p) for p in batch.problems]
     counts: Counter[str] = Counter()
     with store.session() as session:
         # bind() once per batch: a lazy proxy would resolve its configuration at every line.
-        _apply(session, binding, entries, counts, log.bind() if log is not None else _quiet)
+        _apply(session, binding, entries, counts, log.bind())
         if batch.checkpoint is not None:
             store.put_checkpoint(session, binding.mapping.name, batch.checkpoint)
     counts["read"] += len(batch.records) + len(batch.problems)

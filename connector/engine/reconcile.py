@@ -60,7 +60,7 @@ def _run_reads(pipeline: Pipeline, reads: Sequence[PlannedRead]) -> list[Any]:
     for start in range(0, len(reads), 5):
         chunk = list(reads[start : start + 5])
         query, variables, aliases = merge(chunk)
-        data = pipeline.client.query(query, variables, operation_name="Reads")
+        data = pipeline.client.query(query, variables, operation_name="MergedRead")
         results.extend(data.get(alias) for alias in aliases)
     return results
 

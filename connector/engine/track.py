@@ -94,7 +94,7 @@ def _walk(
             return False
         read = track_page_read(kind, siret, since, after)
         query, variables, aliases = merge([read])
-        data = pipeline.client.query(query, variables, operation_name="Reads")
+        data = pipeline.client.query(query, variables, operation_name="MergedRead")
         result = data.get(aliases[0])
         nodes = nodes_of(result, read.connection)
         counts["pages"] += 1

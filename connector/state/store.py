@@ -20,13 +20,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from connector.errors import StateError
 from connector.state.models import Checkpoint, Record, RecordState, StepRun, TrackCursor
 
-__all__ = ["StateStore", "StatusReport", "open_state_store", "utcnow"]
+__all__ = ["StateStore", "StatusReport", "open_state_store", "sum_by_state", "utcnow"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def sum_by_state(counts: dict[str, dict[str, int]]) -> dict[str, int]:
+    """``StateStore.counts()`` (mapping → state → n) summed over the mappings: state → n."""
+    totals: dict[str, int] = {}
+    for per_state in counts.values():
+        for state, n in per_state.items():
+            totals[state] = totals.get(state, 0) + n
+    return totals
 
 
 @dataclass

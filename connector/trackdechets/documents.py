@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from connector.domain.kinds import BsdKind, KindName
+from connector.trackdechets import batching
 
 __all__ = [
     "MAX_ROOT_FIELDS",
@@ -21,6 +22,7 @@ __all__ = [
     "list_created_since",
     "lookup_by_custom_id",
     "merge_reads",
+    "one_field_document",
     "seal_document",
     "selection",
     "track_page",
@@ -149,29 +151,27 @@ def track_page(kind: BsdKind) -> Read:
                 (("where", f"{kind.object_type}Where"), ("after", "ID")), kind.list_query, True)
 
 
+def one_field_document(read: Read) -> str:
+    """``read`` as a query document of its own (its variables declared), as ``batching`` takes it."""
+    definitions = ", ".join(f"${name}: {type_}" for name, type_ in read.variable_types)
+    head = f"query Read({definitions})" if definitions else "query Read"
+    return f"{head} {{ {read.field} }}"
+
+
 def merge_reads(reads: Sequence[tuple[Read, dict[str, Any]]]) -> tuple[str, dict[str, Any], list[str]]:
     """Up to five reads in one document, aliased ``r0``..``r4`` with their variables prefixed.
 
-    Returns (query, variables, aliases); ``data[alias]`` holds each read's result.
+    Returns (query, variables, aliases); ``data[alias]`` holds each read's result. The merging
+    itself is ``connector.trackdechets.batching.merge_reads``, the client's own.
     """
     if not 1 <= len(reads) <= MAX_ROOT_FIELDS:
         raise ValueError(f"one document holds 1 to {MAX_ROOT_FIELDS} root fields, not {len(reads)}")
-    definitions: list[str] = []
-    fields: list[str] = []
-    variables: dict[str, Any] = {}
-    aliases: list[str] = []
-    for index, (read, values) in enumerate(reads):
-        alias = f"r{index}"
-        text = read.field
-        unknown = set(values) - {name for name, _ in read.variable_types}
+    fields = []
+    for read, values in reads:
+        names = [name for name, _ in read.variable_types]
+        unknown = set(values) - set(names)
         if unknown:
             raise ValueError(f"{read.root_field} has no variable {sorted(unknown)}")
-        # Longest names first so that $siret never rewrites part of a longer $siretX.
-        for name, type_ in sorted(read.variable_types, key=lambda v: -len(v[0])):
-            text = text.replace(f"${name}", f"${alias}_{name}")
-            definitions.append(f"${alias}_{name}: {type_}")
-            variables[f"{alias}_{name}"] = values.get(name)
-        fields.append(f"{alias}: {text}")
-        aliases.append(alias)
-    query = f"query Reads({', '.join(definitions)}) {{ {' '.join(fields)} }}"
-    return query, variables, aliases
+        fields.append((one_field_document(read), {name: values.get(name) for name in names}))
+    merged = batching.merge_reads(fields)
+    return merged.document, merged.variables, list(merged.aliases)
