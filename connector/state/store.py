@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -66,7 +66,7 @@ class StateStore:
         # Alembic narrates every step at INFO; an operator only needs to hear of failures.
         logging.getLogger("alembic").setLevel(logging.WARNING)
         try:
-            with self.engine.begin() as connection:
+            with self.engine.connect() as connection, _transactional_ddl(connection):
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except Exception as exc:
@@ -201,6 +201,36 @@ class StateStore:
             if mapping:
                 query = query.where(Record.mapping == mapping)
             return session.scalars(query).all()
+
+
+@contextmanager
+def _transactional_ddl(connection: Connection) -> Iterator[None]:
+    """Commit a whole migration at once, or nothing of it.
+
+    Python's sqlite3 opens a transaction only before INSERT/UPDATE/DELETE, so each CREATE TABLE
+    commits on its own: a process killed in the middle of the first migration left tables without
+    the Alembic stamp, and every later start failed on "table records already exists". Here the
+    driver is put in autocommit mode and the transaction is opened by hand (IMMEDIATE: two
+    processes starting together migrate one after the other). PostgreSQL already runs DDL inside
+    the transaction; MariaDB cannot (each DDL statement commits), see docs/operations.md.
+    """
+    dbapi = connection.connection.dbapi_connection
+    if connection.dialect.name != "sqlite" or dbapi is None:
+        with connection.begin():
+            yield
+        return
+    previous = dbapi.isolation_level  # type: ignore[attr-defined]
+    dbapi.isolation_level = None  # type: ignore[attr-defined]
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+    finally:
+        dbapi.isolation_level = previous  # type: ignore[attr-defined]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
