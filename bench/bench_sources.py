@@ -32,7 +32,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from connector.sources import open_source  # noqa: E402
 from connector.sources.specs import CsvSourceSpec, SqlSourceSpec  # noqa: E402
-from connector.sources.sql_query import cursor_page  # noqa: E402
+from connector.sources.sql_query import cursor_page, null_cursor_page  # noqa: E402
 
 T0 = datetime(2025, 1, 1, 8, 0, 0)
 NAMES = ["Dupont Frères", "Société Générale des Déchets", "Hélène Müller", "Garage de l'Étoile", "Ça & Là"]
@@ -133,11 +133,17 @@ def _explain(source: Any, checkpoint: dict[str, Any] | None) -> list[str]:
     from connector.sources.sql_cursor import CursorState
 
     state = CursorState.from_checkpoint(checkpoint)
-    query = cursor_page(source.relation(), "updated_at", ["id"], state.safe, None, source.spec.batch_size)
-    compiled = query.compile(dialect=source.engine.dialect, compile_kwargs={"literal_binds": True})
+    rel, size = source.relation(), source.spec.batch_size
+    # An idle poll runs two queries: rows above the safe point, and rows whose cursor is NULL.
+    queries = [cursor_page(rel, "updated_at", ["id"], state.safe, None, size),
+               null_cursor_page(rel, "updated_at", ["id"], None, size)]
     prefix = "EXPLAIN QUERY PLAN " if source.engine.dialect.name == "sqlite" else "EXPLAIN "
+    plans = []
     with source.engine.connect() as conn:
-        return [" ".join(str(c) for c in row) for row in conn.exec_driver_sql(prefix + str(compiled))]
+        for query in queries:
+            compiled = query.compile(dialect=source.engine.dialect, compile_kwargs={"literal_binds": True})
+            plans += [" ".join(str(c) for c in row) for row in conn.exec_driver_sql(prefix + str(compiled))]
+    return plans
 
 
 def run_child(kind: str, target: str, workdir: Path, batch_size: int) -> dict[str, Any]:

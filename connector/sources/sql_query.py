@@ -104,6 +104,16 @@ def cursor_page(rel: Relation, cursor: str, key: Sequence[str], safe: Any,
     return query.order_by(cur, *keys).limit(limit)
 
 
+def null_cursor_page(rel: Relation, cursor: str, key: Sequence[str], position: Sequence[Any] | None,
+                     limit: int) -> sa.Select[Any]:
+    """Rows whose cursor is NULL, which ``cursor > safe`` never matches, in key order."""
+    keys = [rel.col(k) for k in key]
+    query = _select(rel).where(rel.col(cursor).is_(None))
+    if position is not None:
+        query = query.where(after_position(keys, position))
+    return query.order_by(*keys).limit(limit)
+
+
 def flag_page(rel: Relation, flag: str, value: str | None, key: Sequence[str],
               position: Sequence[Any] | None, limit: int) -> sa.Select[Any]:
     """Rows the business system flagged for sending, in key order."""

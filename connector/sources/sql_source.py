@@ -31,6 +31,7 @@ from connector.sources.sql_query import (
     cursor_page,
     expand_env,
     flag_page,
+    null_cursor_page,
     scan_page,
 )
 from connector.sources.sql_values import decode_value, encode_value, row_hash, to_plain
@@ -202,9 +203,13 @@ class SqlSource:
         full = state.position is None
         started = self._clock()
         highest = state.highest()
+        if full:
+            for batch in self._null_cursor_batches(store, state.generation):
+                batch.checkpoint = state.to_checkpoint()
+                yield batch
         while True:
             rows = self._page(cursor_page(rel, cursor, spec.key, state.safe, state.position, spec.batch_size))
-            batch = self._changed(rows, store)
+            batch = self._changed(self._hashed(rows), store)
             batch.ack_token = _StoreAck(batch.ack_token, state.generation)
             for values, _ in rows:
                 highest = values[cursor] if highest is None else max(highest, values[cursor])
@@ -224,9 +229,38 @@ class SqlSource:
                 batch.checkpoint = state.to_checkpoint()
                 yield batch
 
-    def _changed(self, rows: list[_Row], store: HashStore) -> SourceBatch:
+    def _null_cursor_batches(self, store: HashStore, generation: int) -> Iterator[SourceBatch]:
+        """Rows with a NULL cursor, as rejections a person sees, instead of rows silently never read.
+
+        Polls where the business system leaves ``updated_at`` NULL until a row's first update
+        would otherwise lose every row never updated. The row's key is kept, so once its cursor
+        gets a value it is read like any other and the rejection clears.
+        """
+        rel, spec = self.relation(), self.spec
+        cursor = spec.cursor_column or ""
+        reason = (f"cursor column {cursor!r} is NULL: cursor mode cannot see when this row changes, "
+                  f"so it is not sent; give {cursor} a value, or read through a query that uses "
+                  f"COALESCE({cursor}, <creation column>) or leaves such rows out")
+        position: list[Any] | None = None
+        while True:
+            rows = self._page(null_cursor_page(rel, cursor, spec.key, position, spec.batch_size))
+            items: list[tuple[SourceRecord | RowProblem, str]] = []
+            for values, children in rows:
+                item = self._record(values, children)
+                if isinstance(item, SourceRecord):
+                    item = RowProblem(origin=item.origin, reason=reason, key=item.key, column=cursor,
+                                      unit=rel.label, raw={c: str(v)[:200] for c, v in values.items()})
+                items.append((item, row_hash(values, children)))
+            batch = self._changed(items, store)
+            batch.ack_token = _StoreAck(batch.ack_token, generation)
+            if batch.problems:
+                yield batch
+            if len(rows) < spec.batch_size:
+                return
+            position = [rows[-1][0][k] for k in spec.key]
+
+    def _changed(self, items: list[tuple[SourceRecord | RowProblem, str]], store: HashStore) -> SourceBatch:
         """Records and problems whose content differs from what was last handed over."""
-        items = [(self._record(v, c), row_hash(v, c)) for v, c in rows]
         idents = [i.key if isinstance(i, SourceRecord) else i.origin for i, _ in items]
         known = store.lookup(idents)
         batch = SourceBatch(records=[], ack_token=[])
@@ -239,6 +273,9 @@ class SqlSource:
                 known[ident] = digest  # the same key twice in one page: hand over once
                 batch.ack_token.append((ident, digest))
         return batch
+
+    def _hashed(self, rows: list[_Row]) -> list[tuple[SourceRecord | RowProblem, str]]:
+        return [(self._record(v, c), row_hash(v, c)) for v, c in rows]
 
     def _read_flag(self, checkpoint: Mapping[str, Any] | None) -> Iterator[SourceBatch]:
         rel, spec = self.relation(), self.spec
@@ -285,7 +322,7 @@ class SqlSource:
             epoch, position = store.start_epoch(), None
         while True:
             rows = self._page(scan_page(rel, spec.key, position, spec.batch_size))
-            batch = self._changed(rows, store)
+            batch = self._changed(self._hashed(rows), store)
             batch.ack_token = _StoreAck(batch.ack_token, 0)
             if rows:
                 position = [rows[-1][0][k] for k in spec.key]

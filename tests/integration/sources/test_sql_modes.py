@@ -154,6 +154,33 @@ def test_cursor_inserts_concurrent_with_polls_out_of_order(db: Db, state_dir: Pa
     assert len(keys) == len(set(keys))  # each row handed over once
 
 
+def test_cursor_rows_with_a_null_cursor_are_rejected_visibly_until_they_get_one(
+        db: Db, state_dir: Path) -> None:
+    """A business system that leaves ``updated_at`` NULL until the first update: those rows are
+    reported (key, column, reason), once, instead of never being read; given a value, they are read."""
+    clock = FakeClock()
+    db.insert(enlevements, row(1, T0), *(row(i, None) for i in range(2, 6)))
+    src = source(db, state_dir, clock, batch_size=2)
+    engine = Engine(src)
+    problems = []
+    for batch in src.read(None):
+        engine.checkpoint = batch.checkpoint
+        problems += batch.problems
+        engine.received += [(r.key, None) for r in batch.records]
+        src.acknowledge(batch)
+    assert [k for k, _ in engine.received] == ["1"]
+    assert [(p.key, p.column) for p in problems] == [(str(i), "updated_at") for i in range(2, 6)]
+    assert problems[0].origin == "table enlevements, id=2"
+    assert "cursor column 'updated_at' is NULL" in problems[0].reason
+    assert "COALESCE(updated_at" in problems[0].reason
+    clock.now += 60
+    assert [b.problems for b in src.read(engine.checkpoint) if b.problems] == []  # reported once
+    with db.engine.begin() as conn:
+        conn.execute(enlevements.update().where(enlevements.c.id == 3)
+                     .values(updated_at=T0 + timedelta(hours=1)))
+    assert engine.poll() == ["3"]
+
+
 # --- flag mode -----------------------------------------------------------------------------------
 
 
