@@ -8,6 +8,7 @@ Create Date: 2026-11-28
 import sqlalchemy as sa
 from alembic import op
 
+from connector.state.ddl import create_index, create_table
 from connector.state.models import UtcDateTime
 
 revision = "0001"
@@ -17,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "records",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("mapping", sa.String(200), nullable=False),
@@ -49,22 +50,22 @@ def upgrade() -> None:
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.UniqueConstraint("mapping", "record_key", name="uq_records_mapping_key"),
     )
-    op.create_index("ix_records_due", "records", ["state", "next_attempt_at"])
-    op.create_index("ix_records_bsd", "records", ["bsd_id"])
-    op.create_index("ix_records_writeback", "records", ["writeback_due"])
-    op.create_table(
+    create_index("ix_records_due", "records", ["state", "next_attempt_at"])
+    create_index("ix_records_bsd", "records", ["bsd_id"])
+    create_index("ix_records_writeback", "records", ["writeback_due"])
+    create_table(
         "checkpoints",
         sa.Column("mapping", sa.String(200), primary_key=True),
         sa.Column("data", sa.Text, nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
     )
-    op.create_table(
+    create_table(
         "track_cursors",
         sa.Column("kind", sa.String(16), primary_key=True),
         sa.Column("siret", sa.String(32), primary_key=True),
         sa.Column("since", UtcDateTime(), nullable=False),
     )
-    op.create_table(
+    create_table(
         "step_runs",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("step", sa.String(32), nullable=False),
@@ -73,7 +74,7 @@ def upgrade() -> None:
         sa.Column("ok", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("summary", sa.Text),
     )
-    op.create_index("ix_step_runs_step", "step_runs", ["step", "started_at"])
+    create_index("ix_step_runs_step", "step_runs", ["step", "started_at"])
 
 
 def downgrade() -> None:

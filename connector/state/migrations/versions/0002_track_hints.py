@@ -8,6 +8,7 @@ Create Date: 2026-11-28
 import sqlalchemy as sa
 from alembic import op
 
+from connector.state.ddl import create_table
 from connector.state.models import UtcDateTime
 
 revision = "0002"
@@ -17,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "track_hints",
         sa.Column("bsd_id", sa.String(100), primary_key=True),
         sa.Column("action", sa.String(16), nullable=False),
