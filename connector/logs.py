@@ -28,7 +28,8 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -40,6 +41,7 @@ __all__ = [
     "MASK",
     "SECRET_KEYS",
     "configure_logging",
+    "logs_to",
     "mask_processor",
     "mask_secrets",
     "register_secret",
@@ -173,3 +175,25 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+@contextmanager
+def logs_to(stream: TextIO, *, instead_of: TextIO) -> Iterator[None]:
+    """Send the lines the connector's handlers write to ``instead_of`` to ``stream`` for a while.
+
+    ``sync --once`` on a terminal draws progress bars; rich swaps ``sys.stderr`` for a proxy that
+    prints above them, but our handler still holds the real stderr and its lines would cut
+    through the bars.
+    """
+    handlers = [
+        h for h in logging.getLogger().handlers
+        if getattr(h, "_tdc_handler", False) and isinstance(h, logging.StreamHandler)
+        and h.stream is instead_of
+    ]
+    for handler in handlers:
+        handler.setStream(stream)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setStream(instead_of)

@@ -7,6 +7,7 @@ and turns an exception into a logged failure: a step never takes the process dow
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -26,6 +27,7 @@ from connector.engine.push import push
 from connector.engine.track import track
 from connector.engine.writeback import writeback
 from connector.errors import ConfigError, ConnectorError, Fatal
+from connector.logs import logs_to
 from connector.runtime import Runtime, build_runtime
 from connector.settings import Settings
 from connector.sources.base import SourceRecord
@@ -74,6 +76,7 @@ def sync_once(runtime: Runtime, stop: threading.Event, *, progress: bool = False
     with ExitStack() as stack:
         bars: Progress | None = None
         if progress:
+            stderr = sys.stderr
             bars = stack.enter_context(
                 Progress(
                     *Progress.get_default_columns(),
@@ -82,6 +85,8 @@ def sync_once(runtime: Runtime, stop: threading.Event, *, progress: bool = False
                     transient=False,
                 )
             )
+            if sys.stderr is not stderr:  # rich redirects stderr while the bars are drawn
+                stack.enter_context(logs_to(sys.stderr, instead_of=stderr))
             tasks: dict[str, TaskID] = {}
 
             def advance(step: str, done: int) -> None:

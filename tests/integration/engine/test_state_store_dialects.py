@@ -57,10 +57,10 @@ def test_a_whole_sync_on_each_state_store_dialect(dialect: str, tmp_path: Path) 
 def test_a_migration_cut_short_is_finished_by_the_next_start(dialect: str) -> None:
     """A daemon killed in the middle of its first migration must start cleanly the next time.
 
-    The cut is simulated by failing the second CREATE TABLE of the migration. SQLite and PostgreSQL roll the whole
-    migration back (on SQLite the first table used to stay, and every later start failed on
-    "table records already exists"); MariaDB commits each DDL statement, so the first table stays
-    there and the next start creates only what is missing.
+    The cut is simulated by failing the migration's second CREATE TABLE. SQLite and PostgreSQL
+    roll the whole migration back (on SQLite the first table used to stay, and every later start
+    failed on "table records already exists"); MariaDB commits each DDL statement, so the first
+    table stays there and the next start creates only what is missing.
     """
     with temporary_database(dialect) as url:
         store = open_state_store(url, migrate=False)
