@@ -13,9 +13,8 @@ How the counts reconcile: every record read from a source is in exactly one stat
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -25,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from connector.health import HealthCheck, HealthReport, StepStatus
+from connector.local_http import BackgroundHTTPServer, send
 from connector.state.store import sum_by_state
 
 if TYPE_CHECKING:
@@ -157,27 +157,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server.registry))
+            send(self, 200, CONTENT_TYPE_LATEST, generate_latest(self.server.registry))
         elif path == "/healthz":
             report = self.server.health() if self.server.health else HealthReport(True, {}, {})
             body = json.dumps(report.to_json(), sort_keys=True).encode()
-            self._send(200 if report.ok else 503, "application/json", body)
+            send(self, 200 if report.ok else 503, "application/json", body)
         else:
-            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
-
-    def _send(self, code: int, content_type: str, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            send(self, 404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("metrics_request", line=format % args)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(BackgroundHTTPServer):
     registry: CollectorRegistry
     health: Callable[[], HealthReport] | None
 
@@ -192,41 +184,28 @@ class MetricsServer:
         registry: CollectorRegistry,
         health: Callable[[], HealthReport] | None = None,
     ) -> None:
-        self._server = _Server((host, port), _Handler, bind_and_activate=False)
+        self._server = _Server(host, port, _Handler)
         self._server.registry = registry
         self._server.health = health
-        self._thread: threading.Thread | None = None
         self.metrics: ConnectorMetrics | None = None
         """Set by :func:`build_metrics` so callers can reach the counters."""
 
     @property
     def port(self) -> int:
-        """The bound port (useful with port 0)."""
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
-        host = self._server.server_address[0]
-        host = host.decode() if isinstance(host, bytes) else host
-        return f"http://{host}:{self.port}"
+        return self._server.base_url
 
     def start(self) -> MetricsServer:
         """Bind and serve; raises OSError when the port is taken (the CLI reports it)."""
-        self._server.server_bind()
-        self._server.server_activate()
-        # A short poll interval keeps stop() quick; the loop is idle between scrapes anyway.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="tdc-metrics", daemon=True)
-        self._thread.start()
+        self._server.start("tdc-metrics")
         log.info("metrics_serving", url=self.url)
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> MetricsServer:
         return self.start()

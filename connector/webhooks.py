@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import structlog
 from sqlalchemy import select
 
+from connector.local_http import BackgroundHTTPServer, send
 from connector.state.models import TrackHint
 from connector.state.store import StateStore, utcnow
 
@@ -66,19 +66,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(200, {"received": len(hints)})
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send(self, status, "application/json", json.dumps(body).encode())
 
     def log_message(self, format: str, *args: Any) -> None:
         """Requests are logged by the receiver itself, as structured lines."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(BackgroundHTTPServer):
     receiver: WebhookReceiver
 
 
@@ -100,19 +94,16 @@ class WebhookReceiver:
         self.path = path
         self.token = token
         self.on_hint = on_hint
-        self._server = _Server((host, port), _Handler)
+        self._server = _Server(host, port, _Handler)
         self._server.receiver = self
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
-        host = self._server.server_address[0]
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        return f"http://{name}:{self.port}{self.path}"
+        return self._server.base_url + self.path
 
     def record(self, hints: list[tuple[str, str]]) -> None:
         if not hints:
@@ -135,13 +126,9 @@ class WebhookReceiver:
             self.on_hint()
 
     def start(self) -> WebhookReceiver:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhooks", daemon=True)
-        self._thread.start()
+        self._server.start("webhooks")
         log.info("webhook_receiver_started", url=self.url)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
