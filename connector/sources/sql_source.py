@@ -153,11 +153,11 @@ class SqlSource:
 
     # --- rows --------------------------------------------------------------------------------
 
-    def _page(self, query: sa.Select[Any]) -> list[_Row]:
+    def _page(self, query: sa.Select[Any], *, children: bool = True) -> list[_Row]:
         try:
             with self.engine.connect() as conn:
                 rows = [{k: to_plain(v) for k, v in r.items()} for r in conn.execute(query).mappings()]
-                return [(values, self._fetch_children(conn, values)) for values in rows]
+                return [(values, self._fetch_children(conn, values) if children else {}) for values in rows]
         except SQLAlchemyError as exc:
             raise self._error(f"cannot read {self.relation().label}", exc) from exc
 
@@ -180,11 +180,15 @@ class SqlSource:
                 ) -> SourceRecord | RowProblem:
         for k in self.spec.key:
             if values[k] is None or (isinstance(values[k], str) and not values[k].strip()):
-                return RowProblem(origin=self._origin(values), column=k, unit=self.relation().label,
-                                  reason=f"key column {k!r} is {'NULL' if values[k] is None else 'empty'}",
-                                  raw={c: str(v)[:200] for c, v in values.items()})
+                what = "NULL" if values[k] is None else "empty"
+                return self._problem(values, k, f"key column {k!r} is {what}")
         key = join_key([values[k] for k in self.spec.key])
         return SourceRecord(key=key, values=values, origin=self._origin(values), children=children)
+
+    def _problem(self, values: Mapping[str, Any], column: str, reason: str,
+                 key: str | None = None) -> RowProblem:
+        return RowProblem(origin=self._origin(values), reason=reason, key=key, column=column,
+                          unit=self.relation().label, raw={c: str(v)[:200] for c, v in values.items()})
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -243,14 +247,15 @@ class SqlSource:
                   f"COALESCE({cursor}, <creation column>) or leaves such rows out")
         position: list[Any] | None = None
         while True:
-            rows = self._page(null_cursor_page(rel, cursor, spec.key, position, spec.batch_size))
+            # Child rows are not read: these rows only become rejections.
+            query = null_cursor_page(rel, cursor, spec.key, position, spec.batch_size)
+            rows = self._page(query, children=False)
             items: list[tuple[SourceRecord | RowProblem, str]] = []
-            for values, children in rows:
-                item = self._record(values, children)
+            for values, _ in rows:
+                item = self._record(values, {})
                 if isinstance(item, SourceRecord):
-                    item = RowProblem(origin=item.origin, reason=reason, key=item.key, column=cursor,
-                                      unit=rel.label, raw={c: str(v)[:200] for c, v in values.items()})
-                items.append((item, row_hash(values, children)))
+                    item = self._problem(values, cursor, reason, key=item.key)
+                items.append((item, row_hash(values, {})))
             batch = self._changed(items, store)
             batch.ack_token = _StoreAck(batch.ack_token, generation)
             if batch.problems:

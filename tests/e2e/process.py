@@ -70,7 +70,11 @@ def start_daemon(
 
 
 def wait_for(
-    predicate: Callable[[], Any], timeout: float, what: str, process: DaemonProcess | None = None
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    process: DaemonProcess | None = None,
+    poll: float = 0.2,
 ) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -83,6 +87,6 @@ def wait_for(
                 f"daemon exited ({process.process.returncode}) while waiting for {what}:\n"
                 + process.log_path.read_text("utf-8", errors="replace")[-4000:]
             )
-        time.sleep(0.2)
+        time.sleep(poll)
     tail = process.log_path.read_text("utf-8", errors="replace")[-4000:] if process else ""
     raise AssertionError(f"timed out waiting for {what}; last value: {last!r}\n{tail}")

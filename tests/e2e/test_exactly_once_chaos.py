@@ -22,7 +22,7 @@ from connector.demo.run import _asset
 from connector.emulator.config import EmulatorConfig, FaultConfig, OutageWindow
 from connector.emulator.testing import serve_in_thread
 from connector.state.store import open_state_store
-from tests.e2e.process import FAST_SCHEDULE, DaemonProcess, start_daemon, wait_for
+from tests.e2e.process import FAST_SCHEDULE, start_daemon, wait_for
 
 RECORDS = 1000
 BSDA_RECORDS = 150
@@ -84,14 +84,6 @@ def _states(workdir: Path) -> Counter[str]:
         store.close()
 
 
-def _wait_for_file(path: Path, daemon: DaemonProcess, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert daemon.process.poll() is None, f"daemon exited before creating {path}"
-        assert time.monotonic() < deadline, f"{path} not created in {timeout} s"
-        time.sleep(0.002)
-
-
 @pytest.mark.slow
 def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> None:
     faults = FaultConfig(
@@ -112,7 +104,8 @@ def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> No
             daemon = start_daemon(tmp_path, cfg, name=f"run{round_}")
             if round_ == 0:
                 # The first kill lands while the state store is being created and migrated.
-                _wait_for_file(tmp_path / "var" / "state.db", daemon)
+                state_db = tmp_path / "var" / "state.db"
+                wait_for(state_db.exists, 30, "the state store file", daemon, poll=0.002)
             else:
                 time.sleep(rng.uniform(0.4, 2.0))
             daemon.process.send_signal(signal.SIGKILL)

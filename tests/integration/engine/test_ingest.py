@@ -70,19 +70,22 @@ def test_a_redropped_identical_file_changes_nothing(pipeline: Pipeline) -> None:
     assert {r.record_key: r.updated_at for r in pipeline.store.records()} == before
 
 
+def pretend_synced(pipeline: Pipeline, bsds: dict[str, tuple[str, str]]) -> None:
+    """Records as if push had created their BSD (id, status) and nothing were left to send."""
+    with pipeline.store.session() as session:
+        for row in session.query(Record):
+            if row.record_key in bsds:
+                row.bsd_id, row.remote_status = bsds[row.record_key]
+                row.state, row.next_op = "synced", None
+
+
 def test_a_corrected_row_fixes_a_rejection_and_a_changed_row_after_signature_is_a_conflict(
     pipeline: Pipeline,
 ) -> None:
     drop(pipeline, "a.csv", demo_csv())
     ingest(pipeline, threading.Event())
     # Pretend 0412 was created and signed by the producer, 0413 created but unsigned.
-    with pipeline.store.session() as session:
-        for row in session.query(Record):
-            if row.record_key == "BE-2026-0412":
-                row.bsd_id, row.remote_status = "f1", "SIGNED_BY_PRODUCER"
-                row.state, row.next_op = "synced", None
-            if row.record_key == "BE-2026-0413":
-                row.bsd_id, row.remote_status, row.state, row.next_op = "f2", "SEALED", "synced", None
+    pretend_synced(pipeline, {"BE-2026-0412": ("f1", "SIGNED_BY_PRODUCER"), "BE-2026-0413": ("f2", "SEALED")})
     corrected = (
         demo_csv()
         .replace("85243162000124", "85243162000123")  # fix the SIRET of 0415
@@ -106,11 +109,7 @@ def test_a_mapping_change_on_a_signed_bsd_is_not_a_conflict(
 ) -> None:
     drop(pipeline, "a.csv", demo_csv())
     ingest(pipeline, threading.Event())
-    with pipeline.store.session() as session:
-        for row in session.query(Record):
-            if row.record_key == "BE-2026-0412":
-                row.bsd_id, row.remote_status = "f1", "SENT"
-                row.state, row.next_op = "synced", None
+    pretend_synced(pipeline, {"BE-2026-0412": ("f1", "SENT")})
     # The IT team edits the mapping: every payload changes, no record does.
     mapping_path = Path(pipeline.bindings[0].mapping.path)
     text = mapping_path.read_text("utf-8").replace('"Sophie Martin"', '"Sophie Martin-Durand"')

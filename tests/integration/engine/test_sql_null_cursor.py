@@ -7,19 +7,16 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from connector.domain.demo_companies import DEMO_TOKEN
 from connector.emulator.config import EmulatorConfig
 from connector.emulator.testing import serve_in_thread
-from connector.runtime import build_runtime
 from connector.service import sync_once
-from connector.settings import load_settings
+from tests.integration.engine.support import runtime_for
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 
 
 def test_a_row_with_a_null_cursor_is_rejected_visibly_then_sent_once_it_has_one(tmp_path: Path) -> None:
     shutil.copytree(MAPPINGS / "data", tmp_path / "data")
-    shutil.copy(MAPPINGS / "bsdd_sqlite.toml", tmp_path / "bsdd_sqlite.toml")
     database = tmp_path / "data" / "erp.sqlite"
     script = (tmp_path / "data" / "erp.sql").read_text("utf-8")
     script = script.replace("updated_at TEXT NOT NULL", "updated_at TEXT")  # an ERP that allows NULL
@@ -29,16 +26,10 @@ def test_a_row_with_a_null_cursor_is_rejected_visibly_then_sent_once_it_has_one(
         connection.execute("UPDATE enlevements SET updated_at = NULL WHERE n_bon = ?", (late,))
         total = connection.execute("SELECT count(*) FROM enlevements").fetchone()[0]
     with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f'[trackdechets]\nurl = "{served.url}"\n[state]\ndir = "var"\n'
-            '[mappings]\npaths = ["bsdd_sqlite.toml"]\n',
-            "utf-8",
-        )
-        settings = load_settings(config, env={"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN})
+        mapping = (MAPPINGS / "bsdd_sqlite.toml").read_text("utf-8")
 
         def sync() -> dict[str, tuple[str, str | None]]:
-            runtime = build_runtime(settings, tmp_path)
+            runtime = runtime_for(tmp_path, served.url, mapping_text=mapping)
             try:
                 sync_once(runtime, threading.Event())
                 return {r.record_key: (r.state, r.last_error) for r in runtime.store.records()}
