@@ -135,6 +135,7 @@ def build_runtime(
         max_creations_per_run=settings.safety.max_creations_per_run,
         dry_run=dry_run or settings.safety.dry_run,
         track_overlap_seconds=settings.schedule.track_overlap_seconds,
+        companies_refresh_seconds=settings.schedule.companies_refresh_seconds,
         reconcile_grace_seconds=settings.trackdechets.timeout_seconds + 5,
         initial_backoff_seconds=settings.retry.initial_backoff_seconds,
         max_backoff_seconds=settings.retry.max_backoff_seconds,

@@ -171,6 +171,8 @@ class ScheduleSettings(_Section):
     """Interval of the writeback step (write statuses to the business system)."""
     track_overlap_seconds: float = Field(default=300.0, ge=0)
     """Each tracking poll starts this much before the last cursor, to absorb clock skew."""
+    companies_refresh_seconds: float = Field(default=3600.0, gt=0)
+    """The token's company list (``myCompanies``) is read again when this old."""
 
     def intervals(self) -> dict[str, float]:
         """Step name → interval, the shape :class:`connector.daemon.Daemon` takes."""

@@ -29,18 +29,29 @@ def company_node(company: Company, role: str | None) -> dict[str, Any]:
             "securityCode": company.security_code}
 
 
+MAX_PAGE = 500
+"""The platform's cap on ``first`` of its Relay connections (default 50 when not given)."""
+
+
 def _user_companies(emu: Emulator, user: User) -> list[dict[str, Any]]:
-    return [company_node(emu.registry.companies[org], role) for org, role in user.roles.items()
-            if org in emu.registry.companies]
+    """The user's companies by name, then by registration, as the platform orders ``myCompanies``."""
+    registered = {org: index for index, org in enumerate(emu.registry.companies)}
+    orgs = sorted((org for org in user.roles if org in registered),
+                  key=lambda org: (emu.registry.companies[org].name, registered[org]))
+    return [company_node(emu.registry.companies[org], user.roles[org]) for org in orgs]
 
 
 def _connection(nodes: list[dict[str, Any]], first: int | None, after: str | None) -> dict[str, Any]:
+    if first is not None and not 1 <= first <= MAX_PAGE:
+        raise bad_user_input(f"`first` doit être inférieur à {MAX_PAGE}" if first > 0
+                             else "`first` doit être positif")
+    total = len(nodes)
     if after is not None:
         index = next((i for i, n in enumerate(nodes) if n["id"] == after), len(nodes))
         nodes = nodes[index + 1:]
     size = first or 50
     page = nodes[:size]
-    return {"totalCount": len(nodes), "edges": [{"cursor": n["id"], "node": n} for n in page],
+    return {"totalCount": total, "edges": [{"cursor": n["id"], "node": n} for n in page],
             "pageInfo": {"startCursor": page[0]["id"] if page else None,
                          "endCursor": page[-1]["id"] if page else None,
                          "hasNextPage": len(nodes) > size, "hasPreviousPage": after is not None}}

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from .gql_errors import forbidden, zod_error
-from .instance import Emulator
+from .instance import Emulator, org_ids_on
 from .rules_common import Problems, get_path, is_blank
 from .rules_other import KIND_SPECS, KindSpec, check_draft, check_publishable
 from .seed import User
@@ -62,10 +62,11 @@ def create(emu: Emulator, kind: str, user: User, data: dict[str, Any], *, draft:
     now = now_iso()
     bsd: dict[str, Any] = {"id": readable_id(spec.prefix), "createdAt": now, "updatedAt": now,
                            "isDraft": draft, "status": spec.draft_status if draft else "INITIAL",
-                           **copy.deepcopy(_DEFAULTS.get(kind, {})), "_draftOwners": sorted(user.roles)}
+                           **copy.deepcopy(_DEFAULTS.get(kind, {}))}
     _merge(bsd, data)
     _normalize(bsd)
     emu.check_creator(user, bsd)
+    bsd["_draftOwners"] = sorted(set(user.roles) & org_ids_on(bsd))  # the creator's companies on it
     check = check_draft if draft else check_publishable
     _raise(check(spec, bsd, emu.registry, emu.catalog))
     return emu.created(kind, bsd)

@@ -58,10 +58,11 @@ def _apply_input(form: dict[str, Any], data: dict[str, Any]) -> None:
 def create_form(emu: Emulator, user: User, data: dict[str, Any]) -> dict[str, Any]:
     now = now_iso()
     form: dict[str, Any] = {"id": new_cuid(), "readableId": readable_id("BSD"), "status": "DRAFT",
-                            "createdAt": now, "updatedAt": now, "isImportedFromPaper": False,
-                            "_draftOwners": sorted(user.roles)}
+                            "createdAt": now, "updatedAt": now, "isImportedFromPaper": False}
     _apply_input(form, data)
     emu.check_creator(user, form)
+    # Like the platform's canAccessDraftSirets: the creator's companies that are on the form.
+    form["_draftOwners"] = sorted(set(user.roles) & org_ids_on(form))
     _raise(check_draft(form, emu.registry, emu.catalog))
     with emu.store.lock:
         emu.created("BSDD", form)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .config import EmulatorConfig, FaultConfig, OutageWindow, WebhookConfig
+from .seed import GROUP_TOKEN
 
 __all__ = ["add_arguments", "config_from_args", "main"]
 
@@ -15,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=7300)
     parser.add_argument("--seed", type=Path, help="TOML or JSON file of extra users and companies")
     parser.add_argument("--no-demo-seed", action="store_true", help="do not register the demo companies")
+    parser.add_argument("--group-companies", type=int, default=0, metavar="N",
+                        help="register N companies and one user of all of them (a group's token)")
+    parser.add_argument("--group-token", default=GROUP_TOKEN, help="token of that group user")
     parser.add_argument("--waste-codes", type=Path, help="JSON list of waste codes (membership checks)")
     parser.add_argument("--rate-limit", type=int, default=1000, help="requests per window and client IP")
     parser.add_argument("--rate-window", type=float, default=60.0, help="window length in seconds")
@@ -42,6 +46,7 @@ def _outage(text: str) -> OutageWindow:
 def config_from_args(ns: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
         seed_path=ns.seed, include_demo_seed=not ns.no_demo_seed, waste_codes_path=ns.waste_codes,
+        group_companies=ns.group_companies, group_token=ns.group_token,
         rate_limit=ns.rate_limit, rate_window_seconds=ns.rate_window,
         faults=FaultConfig(error_probability=ns.error_probability,
                            drop_after_commit_probability=ns.drop_after_commit_probability,

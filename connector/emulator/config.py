@@ -64,6 +64,10 @@ class EmulatorConfig(BaseModel):
     seed_path: Path | None = None
     """TOML or JSON file adding users and companies; None means the built-in demo seed only."""
     include_demo_seed: bool = True
+    group_companies: int = Field(0, ge=0)
+    """Companies of one extra group token (``seed.add_group_token``); 0 for none."""
+    group_token: str = "group-token-many-companies-0003"
+    """The token of that group user (``seed.GROUP_TOKEN`` by default)."""
     waste_codes_path: Path | None = None
     """JSON list of waste codes (``{"codes": [{"code", "accepted_on"}]}``); format checks only without it."""
     rate_limit: int = Field(1000, ge=1)

@@ -16,7 +16,7 @@ from graphql import GraphQLError
 from .config import EmulatorConfig, FaultConfig
 from .gql_errors import forbidden, not_found, unauthenticated
 from .rules_common import WasteCatalog
-from .seed import Registry, User, demo_registry, load_seed
+from .seed import Registry, User, add_group_token, demo_registry, load_seed
 from .store import Store, now_iso
 from .webhooks import WebhookDispatcher
 
@@ -53,6 +53,8 @@ class Emulator:
         self.registry = demo_registry() if self.config.include_demo_seed else Registry()
         if self.config.seed_path is not None:
             load_seed(self.config.seed_path, self.registry)
+        if self.config.group_companies:
+            add_group_token(self.registry, self.config.group_companies, self.config.group_token)
         self.catalog = (WasteCatalog.from_file(self.config.waste_codes_path)
                         if self.config.waste_codes_path else WasteCatalog())
         self.store = Store(self.config.sqlite_path)

@@ -56,15 +56,15 @@ def _matches_role(form: dict[str, Any], siret: str, roles: list[str] | None) -> 
 
 def _keep(form: dict[str, Any], siret: str, args: dict[str, Any], since: str | None,
           sent_since: str | None) -> bool:
-    if not _matches_role(form, siret, args.get("roles")):
+    if since and form["updatedAt"] < since:  # the cheap filters first: tokens of many companies
         return False
-    if since and form["updatedAt"] < since:
+    if args.get("customId") is not None and form.get("customId") != args["customId"]:
+        return False
+    if not _matches_role(form, siret, args.get("roles")):
         return False
     if sent_since and (form.get("sentAt") or "") < sent_since:
         return False
     if args.get("status") and form["status"] not in args["status"]:
-        return False
-    if args.get("customId") is not None and form.get("customId") != args["customId"]:
         return False
     if args.get("wasteCode") and get_path(form, "wasteDetails.code") != args["wasteCode"]:
         return False

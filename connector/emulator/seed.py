@@ -25,7 +25,13 @@ from typing import Any
 
 from connector.domain.demo_companies import DEMO_COMPANIES, DEMO_TOKEN, OTHER_TOKEN
 
-__all__ = ["Company", "Registry", "User", "demo_registry", "load_seed"]
+__all__ = [
+    "GROUP_TOKEN", "Company", "Registry", "User", "add_group_token", "demo_registry", "group_sirets",
+    "load_seed",
+]
+
+GROUP_TOKEN = "group-token-many-companies-0003"
+"""Token of the user ``add_group_token`` registers: a group holding many establishments."""
 
 DESTINATION_TYPES = frozenset({"COLLECTOR", "WASTEPROCESSOR", "WASTE_CENTER", "DISPOSAL_FACILITY"})
 
@@ -128,3 +134,35 @@ def load_seed(path: Path, registry: Registry | None = None) -> Registry:
     if problems:
         raise ValueError("invalid emulator seed:\n" + "\n".join(problems))
     return registry
+
+
+def _luhn_digit(body: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(body)):
+        digit = int(char) * (2 if index % 2 == 0 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return str((10 - total % 10) % 10)
+
+
+def group_sirets(count: int) -> list[str]:
+    """``count`` distinct Luhn-valid SIRETs, always the same ones (``77`` + index + check digit)."""
+    return [(body := f"77{index:011d}") + _luhn_digit(body) for index in range(count)]
+
+
+def add_group_token(registry: Registry, count: int, token: str = GROUP_TOKEN) -> list[str]:
+    """Register ``count`` companies (producer and destination alike) and one ADMIN user of all.
+
+    The shape of a group or a collector: one token for hundreds of establishments. The names are
+    numbered so that ``myCompanies`` (ordered by name) lists them in the order returned here.
+    """
+    sirets = group_sirets(count)
+    for index, siret in enumerate(sirets):
+        registry.add_company(Company(
+            org_id=siret, siret=siret, name=f"Etablissement {index:05d}",
+            company_types=("PRODUCER", "COLLECTOR", "WASTEPROCESSOR"),
+            address=f"{index} rue du Groupe, 69000 Lyon", contact="Exploitation",
+            phone="04 72 00 10 00", mail=f"site{index}@groupe.example",
+        ))
+    registry.add_user(User(id=f"user-group-{token[-8:]}", email="groupe@groupe.example",
+                           name="Groupe", token=token, roles=dict.fromkeys(sirets, "ADMIN")))
+    return sirets

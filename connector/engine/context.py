@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import structlog
 
 from connector.domain.kinds import BsdKind
+from connector.engine.companies import CompanyDirectory
 from connector.sources.base import Source, SourceRecord
 from connector.state.store import StateStore
 
@@ -77,6 +78,12 @@ class PipelineOptions:
     initial_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 300.0
     auth_pause_seconds: float = 60.0
+    companies_refresh_seconds: float = 3600.0
+    """The token's company list is read again when this old (see engine.companies)."""
+    companies_recheck_seconds: float = 30.0
+    """A record naming no known company has the list read again if it is at least this old."""
+    companies_page_size: int = 500
+    """``myCompanies`` page size: the platform's cap on ``first``."""
 
 
 @dataclass
@@ -92,7 +99,14 @@ class Pipeline:
     schema: Any = None
     """The target's GraphQL schema: when set, ingest validates every create document against it."""
     paused_until: datetime | None = None
-    my_sirets: list[str] | None = None
+    companies: CompanyDirectory = field(default_factory=CompanyDirectory)
+    """The token's companies, read and refreshed by ``engine.companies``."""
+
+    @property
+    def my_sirets(self) -> list[str] | None:
+        """The token's SIRETs and VAT numbers as last read; None before the first read."""
+        known = self.companies.org_ids
+        return None if known is None else sorted(known)
 
     def advance(self, step: str, done: int) -> None:
         if self.progress is not None and done:

@@ -69,6 +69,11 @@ class PlannedRead:
     def connection(self) -> bool:
         return self.read.connection
 
+    def as_field(self) -> tuple[str, dict[str, Any]]:
+        """(one-field document, its variables): what ``TrackdechetsClient.query_many`` merges."""
+        names = [name for name, _ in self.read.variable_types]
+        return documents.one_field_document(self.read), {name: self.values.get(name) for name in names}
+
 
 def lookup_custom_id_read(kind: BsdKind, siret: str, custom_id: str) -> PlannedRead:
     read = documents.lookup_by_custom_id(kind)

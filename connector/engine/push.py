@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from connector.domain.kinds import get_kind
+from connector.engine.companies import reject_foreign_creates
 from connector.engine.context import Pipeline
 from connector.engine.operations import Op, create_op, seal_op, snapshot, update_op
 from connector.engine.reconcile import reconcile
@@ -315,6 +316,10 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
             continue
         if not fresh:
             break
+        kept = reject_foreign_creates(pipeline, fresh)  # before anything is sent for them
+        if len(kept) < len(fresh):
+            counts["rejected"] += len(fresh) - len(kept)
+            continue  # re-read: the rejected rows are no longer due
         room = options.max_creations_per_run - creations
         sendable = [r for r in fresh if r.next_op != "create" or room > 0]
         chosen: list[Record] = []

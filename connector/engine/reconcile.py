@@ -1,8 +1,10 @@
 """In-doubt reconciliation: find out what the server did before anything is sent again.
 
 A create whose outcome is unknown (crash, timeout, dropped connection) is looked up: BSDD by
-``forms(siret, customId)``, BSVHU by ``bsvhus(where: {customId})``, the other kinds by listing the
-emitter's BSDs created since the intent and matching a fingerprint of the payload that was sent.
+``forms(siret, customId)`` under each company the record names that the token holds (never an
+unrelated one: the list would not show the BSD), BSVHU by ``bsvhus(where: {customId})``, the other
+kinds by listing the emitter's BSDs created since the intent and matching a fingerprint of the
+payload that was sent. Reads travel 25 to a request (see ``TrackdechetsClient.query_many``).
 Found → adopted; not found → sent again. A seal is reconciled by reading the BSD's status; an
 update is simply sent again (it is idempotent).
 """
@@ -18,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connector.domain.kinds import KindName, get_kind
+from connector.engine.companies import record_companies
 from connector.engine.context import Pipeline
 from connector.engine.operations import (
     BsdSnapshot,
@@ -26,12 +29,12 @@ from connector.engine.operations import (
     fingerprint_of_payload,
     list_created_since_read,
     lookup_custom_id_read,
-    merge,
     nodes_of,
     snapshot,
 )
-from connector.engine.track import my_sirets, read_one_document
+from connector.engine.track import READS_PER_REQUEST, read_one_document
 from connector.state.models import Record
+from connector.trackdechets.errors import Rejected
 
 __all__ = ["Verdict", "reconcile"]
 
@@ -56,12 +59,17 @@ def _iso(value: Any) -> str:
 
 
 def _run_reads(pipeline: Pipeline, reads: Sequence[PlannedRead]) -> list[Any]:
+    """Each read's result, 25 to a request; any failed read raises (the records stay in doubt)."""
     results: list[Any] = []
-    for start in range(0, len(reads), 5):
-        chunk = list(reads[start : start + 5])
-        query, variables, aliases = merge(chunk)
-        data = pipeline.client.query(query, variables, operation_name="MergedRead")
-        results.extend(data.get(alias) for alias in aliases)
+    for start in range(0, len(reads), READS_PER_REQUEST):
+        chunk = list(reads[start : start + READS_PER_REQUEST])
+        outcomes = pipeline.client.query_many([read.as_field() for read in chunk])
+        for outcome in outcomes:
+            if outcome.error is not None:
+                if isinstance(outcome.error, Rejected):
+                    pipeline.companies.read_at = None  # a company may have left the token
+                raise outcome.error
+            results.append(outcome.data)
     return results
 
 
@@ -72,37 +80,26 @@ def _adopted_ids(pipeline: Pipeline, ids: set[str]) -> set[str]:
         return set(session.scalars(select(Record.bsd_id).where(Record.bsd_id.in_(list(ids)))))
 
 
-def _lookup_siret(pipeline: Pipeline, record: Record, payload: dict[str, Any]) -> str | None:
-    """A SIRET of the token's companies that appears on the BSD (``forms`` needs one)."""
-    mine = set(pipeline.my_sirets or [])
-    candidates = [record.emitter_siret]
-    for role in ("recipient", "destination", "transporter", "trader", "broker"):
-        company = (payload.get(role) or {}).get("company") if isinstance(payload.get(role), dict) else None
-        if isinstance(company, dict):
-            candidates.append(company.get("siret"))
-    for siret in candidates:
-        if siret and (not mine or siret in mine):
-            return siret
-    # None of the BSD's companies is the token's (should not happen: the platform refuses such a
-    # create); any of the token's SIRETs still lists the BSDs its user can see.
-    return next(iter(sorted(mine)), record.emitter_siret)
-
-
 def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
-    """Look up every in-doubt record of ``records``; reads are merged five to a document."""
+    """Look up every in-doubt record of ``records``; reads are merged 25 to a request."""
     verdicts: list[Verdict] = []
-    if any(r.intent_op == "create" and get_kind(r.kind).name.value == "BSDD" for r in records):
-        my_sirets(pipeline)  # forms() takes one of the token's SIRETs: know them before looking up
-    creates_by_id: list[tuple[Record, PlannedRead]] = []
+    lookups: list[tuple[Record, list[PlannedRead]]] = []
     listings: list[Record] = []
     seals: list[Record] = []
     for record in records:
         kind = get_kind(record.kind)
-        payload = json.loads(record.payload) if record.payload else {}
         if record.intent_op == "create":
-            if kind.has_custom_id:
-                siret = _lookup_siret(pipeline, record, payload) or ""
-                creates_by_id.append((record, lookup_custom_id_read(kind, siret, _sent_custom_id(record))))
+            if kind.name is KindName.BSDD:
+                custom_id = _sent_custom_id(record)
+                sirets = record_companies(pipeline, record)
+                if not sirets:
+                    # No company of the token can list it: not sent again either (push rejects it).
+                    reason = "none of the record's companies belongs to the token: it cannot be looked up"
+                    verdicts.append(Verdict(record.id, None, applied=False, note=reason))
+                    continue
+                lookups.append((record, [lookup_custom_id_read(kind, s, custom_id) for s in sirets]))
+            elif kind.has_custom_id:
+                lookups.append((record, [lookup_custom_id_read(kind, "", _sent_custom_id(record))]))
             else:
                 listings.append(record)
         elif record.intent_op == "seal" and record.bsd_id:
@@ -110,32 +107,29 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
         else:  # update: resending is harmless
             verdicts.append(Verdict(record.id, None, applied=False))
 
-    if creates_by_id:
-        results = _run_reads(pipeline, [read for _, read in creates_by_id])
-        found_ids = {
-            n["id"]
-            for (rec, read), res in zip(creates_by_id, results, strict=True)
-            for n in nodes_of(res, read.connection)
-        }
-        taken = _adopted_ids(pipeline, found_ids)
-        for (record, read), result in zip(creates_by_id, results, strict=True):
+    if lookups:
+        results = iter(_run_reads(pipeline, [read for _, reads in lookups for read in reads]))
+        found: list[tuple[Record, list[dict[str, Any]]]] = []
+        for record, reads in lookups:
+            nodes: dict[str, dict[str, Any]] = {}
+            for read in reads:  # one BSD may show under several of the record's companies
+                for node in nodes_of(next(results), read.connection):
+                    if node.get("customId") == _sent_custom_id(record):
+                        nodes.setdefault(node["id"], node)
+            found.append((record, list(nodes.values())))
+        taken = _adopted_ids(pipeline, {n["id"] for _, ns in found for n in ns})
+        for record, candidates in found:
             kind = get_kind(record.kind)
-            nodes = [
-                n
-                for n in nodes_of(result, read.connection)
-                if n.get("customId") == _sent_custom_id(record) and n["id"] not in taken
-            ]
-            note = f"{len(nodes)} BSDs carry customId {_sent_custom_id(record)!r}" if len(nodes) > 1 else None
+            free = [n for n in candidates if n["id"] not in taken]
+            note = f"{len(free)} BSDs carry customId {_sent_custom_id(record)!r}" if len(free) > 1 else None
             # The oldest one is the one this record created first; later ones are duplicates
             # made by someone else and are reported, never deleted.
-            nodes.sort(key=lambda n: n.get("createdAt") or "")
+            free.sort(key=lambda n: n.get("createdAt") or "")
             verdicts.append(
-                Verdict(
-                    record.id, snapshot(kind, nodes[0]) if nodes else None, applied=bool(nodes), note=note
-                )
+                Verdict(record.id, snapshot(kind, free[0]) if free else None, applied=bool(free), note=note)
             )
-            if nodes:
-                taken.add(nodes[0]["id"])
+            if free:
+                taken.add(free[0]["id"])
 
     adopted_now: set[str] = set()  # ids given to earlier records of this same pass
     for record in listings:

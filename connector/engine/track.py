@@ -1,54 +1,91 @@
 """Track: follow what happens to the BSDs after they are sent, with ``updatedAfter`` pages.
 
-Never one query per BSD: one walk per kind (and per company for BSDD, whose list takes a SIRET)
-over everything updated since the last walk started, minus an overlap, because lists are ordered
-by creation and a BSD updated during the walk could otherwise be missed.
+Never one query per BSD. One walk per kind over everything updated since the last walk started
+(minus an overlap: lists are ordered by creation, and a BSD updated during a walk could otherwise
+be missed), except BSDD, whose ``forms`` list takes one company: there, one walk per company that
+has live BSDs, through the company the record names that the token holds (its emitter first), so
+a token of hundreds of companies walks only those with something to follow.
+
+Walks advance together: each request carries the next page of up to 25 walks (five aliased root
+fields per document, five documents per JSON array); a walk with more pages continues in a later
+request, and its cursor is stored only once its last page is read.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from datetime import timedelta
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select
 
 from connector.domain.kinds import KindName, get_kind
+from connector.engine.companies import known_companies, record_companies
 from connector.engine.context import Pipeline
-from connector.engine.operations import merge, nodes_of, snapshot, track_page_read
+from connector.engine.operations import PlannedRead, nodes_of, snapshot, track_page_read
 from connector.state.models import Record, RecordState, TrackHint
 from connector.state.store import utcnow
+from connector.trackdechets.batching import MAX_OPERATIONS
 from connector.trackdechets.documents import selection
+from connector.trackdechets.errors import Rejected, TrackdechetsError
 
-__all__ = ["my_sirets", "track"]
+__all__ = ["track", "track_targets"]
 
-
-def my_sirets(pipeline: Pipeline) -> list[str]:
-    """SIRETs of the token's companies (asked once per process; empty when unknown)."""
-    if pipeline.my_sirets is None:
-        data = pipeline.client.query(
-            "query MyCompanies { myCompanies(first: 50) { edges { node { siret } } } }",
-            operation_name="MyCompanies",
-        )
-        edges = ((data or {}).get("myCompanies") or {}).get("edges") or []
-        pipeline.my_sirets = [e["node"]["siret"] for e in edges if e.get("node", {}).get("siret")]
-    return pipeline.my_sirets
+READS_PER_REQUEST = MAX_OPERATIONS * MAX_OPERATIONS
+"""Five aliased root fields per document, five documents per JSON-array request."""
+_BSDD_PAGE = 100
+"""``first`` of the BSDD track page: a shorter page is the last one."""
+_MAX_PAGES = 10_000
 
 
-def _targets(pipeline: Pipeline) -> dict[str, set[str]]:
-    """Kinds with BSDs still moving, and the SIRETs they were emitted for."""
+def _live(pipeline: Pipeline) -> Any:
     names = [b.mapping.name for b in pipeline.bindings]
+    return (Record.bsd_id.is_not(None), Record.state != RecordState.DONE, Record.mapping.in_(names))
+
+
+def track_targets(pipeline: Pipeline, counts: Counter[str] | None = None) -> list[tuple[str, str]]:
+    """(kind, company) pairs to walk: one per kind, and for BSDD one per company with live BSDs.
+
+    A BSDD record is followed through the first company it names that the token holds: its
+    emitter when the token holds it (read from the indexed column), else the first other one
+    (read from its payload). A record naming none is counted ``untracked`` and logged.
+    """
+    counts = counts if counts is not None else Counter()
     with pipeline.store.session() as session:
-        rows = session.execute(
-            select(Record.kind, Record.emitter_siret)
-            .where(Record.bsd_id.is_not(None), Record.state != RecordState.DONE, Record.mapping.in_(names))
-            .distinct()
+        query = select(Record.kind, Record.emitter_siret).where(*_live(pipeline)).distinct()
+        rows = session.execute(query).all()
+    kinds = sorted({kind for kind, _ in rows})
+    targets = [(kind, "") for kind in kinds if kind != KindName.BSDD.value]
+    if KindName.BSDD.value not in kinds:
+        return targets
+    mine = known_companies(pipeline)
+    emitters = {siret for kind, siret in rows if kind == KindName.BSDD.value}
+    sirets = {s for s in emitters if s and s in mine}
+    others = sorted(s for s in emitters if s and s not in mine)
+    condition = [Record.emitter_siret.is_(None)]
+    condition += [Record.emitter_siret.in_(others[i : i + 500]) for i in range(0, len(others), 500)]
+    with pipeline.store.session() as session:
+        records = session.scalars(
+            select(Record).where(*_live(pipeline), Record.kind == KindName.BSDD.value, or_(*condition))
         ).all()
-    out: dict[str, set[str]] = {}
-    for kind, siret in rows:
-        out.setdefault(kind, set()).add(siret or "")
-    return out
+        untracked: list[str] = []
+        for record in records:
+            ours = record_companies(pipeline, record)
+            if ours:
+                sirets.add(ours[0])
+            else:
+                untracked.append(record.record_key)
+    if untracked:
+        counts["untracked"] += len(untracked)
+        pipeline.log.warning(
+            "bsds_not_trackable",
+            count=len(untracked),
+            record_keys=untracked[:20],
+            reason="none of their companies belongs to the token any more",
+        )
+    return [(KindName.BSDD.value, s) for s in sorted(sirets)] + targets
 
 
 def _apply_nodes(
@@ -84,32 +121,91 @@ def _apply_nodes(
                 )
 
 
-def _walk(
-    pipeline: Pipeline, kind_name: str, siret: str, since: str, stop: threading.Event, counts: Counter[str]
-) -> bool:
-    kind = get_kind(kind_name)
+@dataclass
+class _Walk:
+    """One (kind, company) walk over the pages updated since its cursor."""
+
+    kind: str
+    siret: str
+    since: str
+    started: datetime
     after: str | None = None
-    for _ in range(10_000):
-        if stop.is_set():
-            return False
-        read = track_page_read(kind, siret, since, after)
-        query, variables, aliases = merge([read])
-        data = pipeline.client.query(query, variables, operation_name="MergedRead")
-        result = data.get(aliases[0])
-        nodes = nodes_of(result, read.connection)
-        counts["pages"] += 1
-        counts["seen"] += len(nodes)
-        _apply_nodes(pipeline, kind_name, nodes, counts)
+    pages: int = 0
+
+    def read(self) -> PlannedRead:
+        return track_page_read(get_kind(self.kind), self.siret, self.since, self.after)
+
+    def advance(self, result: Any) -> bool:
+        """Take the page's paging; True when another page follows."""
+        self.pages += 1
+        read = self.read()
         if read.connection:
             info = (result or {}).get("pageInfo") or {}
-            if not info.get("hasNextPage"):
-                return True
-            after = info.get("endCursor")
+            more, after = bool(info.get("hasNextPage")), info.get("endCursor")
         else:
-            if len(nodes) < 100:
-                return True
-            after = nodes[-1]["id"]
-    return True
+            nodes = nodes_of(result, False)
+            more, after = len(nodes) >= _BSDD_PAGE, (nodes[-1]["id"] if nodes else None)
+        if not more or not after or after == self.after or self.pages >= _MAX_PAGES:
+            return False
+        self.after = after
+        return True
+
+
+def _walks(pipeline: Pipeline, targets: list[tuple[str, str]]) -> list[_Walk]:
+    overlap = timedelta(seconds=pipeline.options.track_overlap_seconds)
+    started = utcnow()
+    walks = []
+    with pipeline.store.session() as session:
+        for kind, siret in targets:
+            cursor = pipeline.store.get_cursor(session, kind, siret)
+            since = (cursor or started - timedelta(days=30)) - overlap
+            walks.append(_Walk(kind, siret, since.isoformat().replace("+00:00", "Z"), started))
+    return walks
+
+
+def _run_walks(pipeline: Pipeline, walks: list[_Walk], stop: threading.Event, counts: Counter[str]) -> None:
+    """Every walk to its last page, 25 pages to a request; cursors stored as walks complete.
+
+    A page that fails ends its walk without moving its cursor (the next cycle reads it again); the
+    others go on. Failures other than a refusal are raised at the end, after everything read has
+    been applied, so that the step is reported failed.
+    """
+    queue = list(walks)
+    failure: TrackdechetsError | None = None
+    while queue and not stop.is_set():
+        batch, queue = queue[:READS_PER_REQUEST], queue[READS_PER_REQUEST:]
+        reads = [walk.read() for walk in batch]
+        outcomes = pipeline.client.query_many([read.as_field() for read in reads])
+        counts["requests"] += 1
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        finished: list[_Walk] = []
+        for walk, read, outcome in zip(batch, reads, outcomes, strict=True):
+            if outcome.error is not None:
+                counts["walks_failed"] += 1
+                pipeline.log.warning("track_page_failed", kind=walk.kind, siret=walk.siret or None,
+                                     page=walk.pages + 1, error=str(outcome.error))
+                if isinstance(outcome.error, Rejected):
+                    pipeline.companies.read_at = None  # a company may have left the token
+                else:
+                    failure = failure or outcome.error
+                continue
+            nodes = nodes_of(outcome.data, read.connection)
+            counts["pages"] += 1
+            counts["seen"] += len(nodes)
+            by_kind[walk.kind].extend(nodes)
+            if walk.advance(outcome.data):
+                queue.append(walk)  # its next page travels with the next request
+            else:
+                finished.append(walk)
+        for kind_name, nodes in by_kind.items():
+            _apply_nodes(pipeline, kind_name, nodes, counts)
+        if finished:
+            with pipeline.store.session() as session:
+                for walk in finished:
+                    pipeline.store.put_cursor(session, walk.kind, walk.siret, walk.started)
+            counts["walks"] += len(finished)
+    if failure is not None:
+        raise failure
 
 
 def read_one_document(kind_name: str) -> str:
@@ -121,7 +217,7 @@ def read_one_document(kind_name: str) -> str:
 
 
 def _read_hints(pipeline: Pipeline, stop: threading.Event, counts: Counter[str]) -> None:
-    """Read back the BSDs webhooks announced, five to a request; forget the hints read."""
+    """Read back the BSDs webhooks announced, 25 to a request; forget the hints read."""
     with pipeline.store.session() as session:
         hints = [
             h.bsd_id for h in session.scalars(select(TrackHint).order_by(TrackHint.received_at).limit(500))
@@ -136,11 +232,11 @@ def _read_hints(pipeline: Pipeline, stop: threading.Event, counts: Counter[str])
             )
         ).all()
     ours = sorted({(kind, bsd_id) for kind, bsd_id, _ in rows if bsd_id})
-    for start in range(0, len(ours), 5):
+    for start in range(0, len(ours), READS_PER_REQUEST):
         if stop.is_set():
             return
-        chunk = ours[start : start + 5]
-        outcomes = pipeline.client.query_merged([(read_one_document(k), {"id": i}) for k, i in chunk])
+        chunk = ours[start : start + READS_PER_REQUEST]
+        outcomes = pipeline.client.query_many([(read_one_document(k), {"id": i}) for k, i in chunk])
         for (kind_name, _bsd_id), outcome in zip(chunk, outcomes, strict=True):
             node = outcome.data if outcome.error is None else None  # the field's own value
             if isinstance(node, dict):
@@ -154,25 +250,7 @@ def _read_hints(pipeline: Pipeline, stop: threading.Event, counts: Counter[str])
 def track(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     counts: Counter[str] = Counter()
     _read_hints(pipeline, stop, counts)
-    targets = _targets(pipeline)
-    if not targets:
-        return dict(counts)
-    overlap = timedelta(seconds=pipeline.options.track_overlap_seconds)
-    for kind_name, emitter_sirets in sorted(targets.items()):
-        if kind_name == KindName.BSDD.value:
-            # forms() lists one company's BSDs: walk every company of the token, since a record's
-            # BSD may concern any of them (as emitter, destination, transporter...).
-            mine = my_sirets(pipeline)
-            sirets = sorted(set(mine)) or sorted(s for s in emitter_sirets if s)
-        else:
-            sirets = [""]  # the other lists cover every company of the token at once
-        for siret in sirets:
-            started = utcnow()
-            with pipeline.store.session() as session:
-                cursor = pipeline.store.get_cursor(session, kind_name, siret)
-            since_dt = (cursor or started - timedelta(days=30)) - overlap
-            since = since_dt.isoformat().replace("+00:00", "Z")
-            if _walk(pipeline, kind_name, siret, since, stop, counts):
-                with pipeline.store.session() as session:
-                    pipeline.store.put_cursor(session, kind_name, siret, started)
+    targets = track_targets(pipeline, counts)
+    if targets:
+        _run_walks(pipeline, _walks(pipeline, targets), stop, counts)
     return dict(counts)

@@ -20,7 +20,7 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
-from connector.trackdechets.batching import MAX_OPERATIONS, MergedRead, merge_reads
+from connector.trackdechets.batching import MAX_OPERATIONS, MergedRead, chunk, merge_reads
 from connector.trackdechets.classify import Action, classify, transport_error_label
 from connector.trackdechets.errors import (
     ClientBug,
@@ -170,6 +170,51 @@ class TrackdechetsClient:
             if part.errors:
                 error = self._error_for(op, 200, part.errors, False, attempt=1)
             outcomes.append(OperationOutcome(op, part.data if error is None else None, error, part.errors))
+        return outcomes
+
+    def query_many(self, fields: Sequence[tuple[str, Mapping[str, Any]]]) -> list[OperationOutcome]:
+        """Run up to 25 one-field reads as ONE request: a JSON array of up to 5 merged documents.
+
+        Both server caps at once (5 documents per array, 5 root fields per document). One outcome
+        per field, in order. A document that failed as a whole (nothing came back for it) is sent
+        again up to the retry policy, alone or with the others that failed; reads have no effect.
+        """
+        cap = MAX_OPERATIONS * MAX_OPERATIONS
+        if not 1 <= len(fields) <= cap:
+            raise ValueError(f"query_many takes 1 to {cap} fields, got {len(fields)}")
+        groups = chunk(fields)
+        merged = [merge_reads(group) for group in groups]
+        ops = [Operation(m.document, m.variables, "MergedRead") for m in merged]
+        answers: list[OperationOutcome | None] = [None] * len(ops)
+        pending = list(range(len(ops)))
+        try:
+            for attempt in build_retrying(self.retry, sleep=self._sleep):
+                with attempt:
+                    results = self._exchange([ops[i] for i in pending], is_mutation=False,
+                                             attempt=attempt.retry_state.attempt_number)
+                    again = []
+                    for index, result in zip(pending, results, strict=True):
+                        answers[index] = result
+                        if isinstance(result.error, NotSent) and result.data is None:
+                            again.append(index)
+                    pending = again
+                    if pending:
+                        error = answers[pending[0]].error  # type: ignore[union-attr]
+                        assert error is not None
+                        raise error
+        except NotSent:
+            pass  # exhausted: those documents keep their last error
+        outcomes: list[OperationOutcome] = []
+        for group, merged_read, answer in zip(groups, merged, answers, strict=True):
+            assert answer is not None
+            group_ops = [Operation(doc, values) for doc, values in group]
+            if answer.error is not None and answer.data is None:
+                outcomes.extend(OperationOutcome(op, error=answer.error) for op in group_ops)
+                continue
+            for op, part in zip(group_ops, merged_read.split(answer.data, answer.errors), strict=True):
+                error = self._error_for(op, 200, part.errors, False, attempt=1) if part.errors else None
+                data = part.data if error is None else None
+                outcomes.append(OperationOutcome(op, data, error, part.errors))
         return outcomes
 
     def _read(self, op: Operation, *, partial: bool = False) -> OperationOutcome:
