@@ -64,6 +64,7 @@ class Emulator:
         self.started_at = time.monotonic()
         self.webhooks = WebhookDispatcher(self.store, self.config.webhooks)
         self._rate: dict[str, tuple[float, int]] = {}
+        self._orgs: dict[str, tuple[int, frozenset[str]]] = {}
 
     # --- lifecycle of the instance ----------------------------------------------------------------
 
@@ -114,6 +115,15 @@ class Emulator:
         elif mine & org_ids_on(bsd):
             return
         raise forbidden("Vous n'êtes pas autorisé à accéder à ce bordereau")
+
+    def orgs_of(self, bsd: dict[str, Any]) -> frozenset[str]:
+        """``org_ids_on(bsd)``, remembered until the BSD is saved again (lists of many BSDs)."""
+        rev = bsd.get("_rev", 0)
+        known = self._orgs.get(bsd["id"])
+        if known is None or known[0] != rev:
+            known = (rev, frozenset(org_ids_on(bsd)))
+            self._orgs[bsd["id"]] = known
+        return known[1]
 
     def load(self, kind: str, key: str, user: User) -> dict[str, Any]:
         bsd = self.store.get(kind, key)

@@ -46,21 +46,23 @@ def resolve_form(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str
     return _emu(info).load("BSDD", key, user)
 
 
-def _matches_role(form: dict[str, Any], siret: str, roles: list[str] | None) -> bool:
+def _matches_role(emu: Emulator, form: dict[str, Any], siret: str, roles: list[str] | None) -> bool:
     if not roles:
-        return bsdd.visible_to(form, siret)
+        if form["status"] == "DRAFT":
+            return siret in (form.get("_draftOwners") or [])
+        return siret in emu.orgs_of(form)
     if form["status"] == "DRAFT" and siret not in (form.get("_draftOwners") or []):
         return False
     return any(get_path(form, path) == siret for role in roles for path in _ROLE_PATHS.get(role, ()))
 
 
-def _keep(form: dict[str, Any], siret: str, args: dict[str, Any], since: str | None,
+def _keep(emu: Emulator, form: dict[str, Any], siret: str, args: dict[str, Any], since: str | None,
           sent_since: str | None) -> bool:
     if since and form["updatedAt"] < since:  # the cheap filters first: tokens of many companies
         return False
     if args.get("customId") is not None and form.get("customId") != args["customId"]:
         return False
-    if not _matches_role(form, siret, args.get("roles")):
+    if not _matches_role(emu, form, siret, args.get("roles")):
         return False
     if sent_since and (form.get("sentAt") or "") < sent_since:
         return False
@@ -77,7 +79,8 @@ def resolve_forms(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> list[di
     siret = _user_siret(info, args.get("siret"))
     since = parse_datetime(args["updatedAfter"]) if args.get("updatedAfter") else None
     sent_since = parse_datetime(args["sentAfter"]) if args.get("sentAfter") else None
-    items = [f for f in _emu(info).store.newest_first("BSDD") if _keep(f, siret, args, since, sent_since)]
+    emu = _emu(info)
+    items = [f for f in emu.store.newest_first("BSDD") if _keep(emu, f, siret, args, since, sent_since)]
     if args.get("last") is not None or args.get("cursorBefore") is not None:
         size = bsdd.check_first(args.get("last"), 100)
         if args.get("cursorBefore") is not None:

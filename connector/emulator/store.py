@@ -87,6 +87,7 @@ class Store:
         with self.lock:
             self._seq += 1
             bsd["_seq"] = self._seq
+            bsd["_rev"] = 1
             bsd["_kind"] = kind
             self._index(kind, bsd)
             self._write(kind, bsd["id"], bsd)
@@ -94,6 +95,7 @@ class Store:
 
     def save(self, bsd: dict[str, Any]) -> None:
         with self.lock:
+            bsd["_rev"] = bsd.get("_rev", 0) + 1  # what was derived from it is stale now
             self._write(bsd["_kind"], bsd["id"], bsd)
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
