@@ -117,8 +117,8 @@ def main() -> None:
         (folder / "inbox").mkdir()
         (folder / "mapping.toml").write_text(demo.joinpath("bsdd_csv.toml").read_text("utf-8"), "utf-8")
         (folder / "config.toml").write_text(
-            f'[mappings]\npaths = ["mapping.toml"]\n[state]\ndir = "var"\n[trackdechets]\nurl = "{served.url}"\n'
-            "rate_limit_per_minute = 100000\n",
+            '[mappings]\npaths = ["mapping.toml"]\n[state]\ndir = "var"\n'
+            f'[trackdechets]\nurl = "{served.url}"\nrate_limit_per_minute = 100000\n',
             "utf-8",
         )
         settings = load_settings(folder / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": GROUP_TOKEN})

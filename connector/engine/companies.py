@@ -65,22 +65,24 @@ class CompanyDirectory:
 
 
 def named_org_ids(payload: Any) -> list[str]:
-    """Every SIRET or VAT number a payload names, the emitter's first, each once."""
-    found: list[str] = []
-    emitter = payload.get("emitter") if isinstance(payload, dict) else None
-    stack: list[Any] = [emitter, payload]
-    while stack:
-        item = stack.pop(0)
+    """Every SIRET or VAT number a payload names, the emitter's first, then in the payload's order."""
+    found: dict[str, None] = {}
+
+    def walk(item: Any) -> None:
         if isinstance(item, dict):
             for key, value in item.items():
                 if key in ("siret", "vatNumber", "orgId") and isinstance(value, str) and value.strip():
-                    if value.strip() not in found:
-                        found.append(value.strip())
-                elif isinstance(value, dict | list) and value is not emitter:
-                    stack.append(value)
+                    found.setdefault(value.strip())
+                else:
+                    walk(value)
         elif isinstance(item, list):
-            stack.extend(item)
-    return found
+            for value in item:
+                walk(value)
+
+    if isinstance(payload, dict):
+        walk(payload.get("emitter"))
+    walk(payload)
+    return list(found)
 
 
 def _record_org_ids(record: Record) -> list[str]:

@@ -204,18 +204,35 @@ class TrackdechetsClient:
                         raise error
         except NotSent:
             pass  # exhausted: those documents keep their last error
-        outcomes: list[OperationOutcome] = []
+        outcomes: list[OperationOutcome | None] = []
+        innocent: list[int] = []  # fields of a document another field's error nulled whole
         for group, merged_read, answer in zip(groups, merged, answers, strict=True):
             assert answer is not None
             group_ops = [Operation(doc, values) for doc, values in group]
+            parts = merged_read.split(answer.data, answer.errors)
             if answer.error is not None and answer.data is None:
-                outcomes.extend(OperationOutcome(op, error=answer.error) for op in group_ops)
+                # A non-null root field that fails nulls the whole document; the errors' paths
+                # tell which fields failed: the others are asked again without them.
+                blamed = {e["path"][0] for e in answer.errors if e.get("path")}
+                for alias, op, part in zip(merged_read.aliases, group_ops, parts, strict=True):
+                    if blamed and alias not in blamed:
+                        innocent.append(len(outcomes))
+                        outcomes.append(None)
+                    elif blamed:
+                        error = self._error_for(op, 200, part.errors, False, attempt=1) or answer.error
+                        outcomes.append(OperationOutcome(op, error=error, errors=part.errors))
+                    else:
+                        outcomes.append(OperationOutcome(op, error=answer.error, errors=answer.errors))
                 continue
-            for op, part in zip(group_ops, merged_read.split(answer.data, answer.errors), strict=True):
+            for op, part in zip(group_ops, parts, strict=True):
                 error = self._error_for(op, 200, part.errors, False, attempt=1) if part.errors else None
                 data = part.data if error is None else None
                 outcomes.append(OperationOutcome(op, data, error, part.errors))
-        return outcomes
+        if innocent:
+            answered = self.query_many([fields[i] for i in innocent])
+            for index, outcome in zip(innocent, answered, strict=True):
+                outcomes[index] = outcome
+        return [o for o in outcomes if o is not None]
 
     def _read(self, op: Operation, *, partial: bool = False) -> OperationOutcome:
         if _NAME.match(op.query) and op.query.lstrip().startswith("mutation"):

@@ -54,12 +54,7 @@ def rows(keys_and_companies: list[tuple[str, str, str]]) -> str:
 
 
 def step(runtime: Runtime, name: str) -> dict[str, int]:
-    import time
-    t = time.time()
-    try:
-        return run_step(runtime.pipeline, name, threading.Event())
-    finally:
-        print("STEP", name, round(time.time() - t, 2))
+    return run_step(runtime.pipeline, name, threading.Event())
 
 
 def requests_of(served: ServedEmulator) -> list[list[str]]:
@@ -114,9 +109,11 @@ def test_the_emulator_pages_my_companies_as_the_platform_does(group: ServedEmula
     refused = ask(501)
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     first = ask(200)["data"]["myCompanies"]
-    assert first["totalCount"] == COMPANIES and first["pageInfo"]["hasNextPage"]
+    assert first["totalCount"] == COMPANIES
+    assert first["pageInfo"]["hasNextPage"]
     rest = ask(200, first["pageInfo"]["endCursor"])["data"]["myCompanies"]
-    assert rest["totalCount"] == COMPANIES and not rest["pageInfo"]["hasNextPage"]
+    assert rest["totalCount"] == COMPANIES
+    assert not rest["pageInfo"]["hasNextPage"]
     listed = [e["node"]["siret"] for page in (first, rest) for e in page["edges"]]
     assert listed == SIRETS  # ordered by name, every company once
 
@@ -158,11 +155,14 @@ def test_a_group_token_reconciles_tracks_and_rejects_per_company(
         assert per_custom_id["FOREIGN-1"] == 0
         records = {r.record_key: r for r in runtime.store.records()}
         foreign = records["FOREIGN-1"]
-        assert foreign.state == "rejected" and foreign.bsd_id is None
+        assert foreign.state == "rejected"
+        assert foreign.bsd_id is None
         assert NOT_OURS in (foreign.last_error or "")
-        assert OUTSIDER in (foreign.last_error or "") and "spread.csv" in (foreign.last_error or "")
+        assert OUTSIDER in (foreign.last_error or "")
+        assert "spread.csv" in (foreign.last_error or "")
         live = [r for r in records.values() if r.record_key != "FOREIGN-1"]
-        assert {r.state for r in live} == {"synced"} and len(live) == 5 + 160 + 104 + 5
+        assert {r.state for r in live} == {"synced"}
+        assert len(live) == 5 + 160 + 104 + 5
 
         # 3. The other parties sign every BSD: one tracking cycle brings every status back.
         with httpx.Client(base_url=group.url) as admin:
@@ -191,7 +191,8 @@ def test_a_rejected_foreign_record_is_sent_once_the_token_holds_one_of_its_compa
     now = [1_000.0]
     runtime.pipeline.companies.clock = lambda: now[0]
     try:
-        drop(tmp_path, "a.csv", rows([("OURS-1", SIRETS[7], DESTINATION), ("LATER-1", OUTSIDER, DESTINATION)]))
+        records = [("OURS-1", SIRETS[7], DESTINATION), ("LATER-1", OUTSIDER, DESTINATION)]
+        drop(tmp_path, "a.csv", rows(records))
         step(runtime, "ingest")
         assert step(runtime, "push").get("rejected") == 1
         assert {r.record_key: r.state for r in runtime.store.records()}["LATER-1"] == "rejected"
@@ -202,6 +203,59 @@ def test_a_rejected_foreign_record_is_sent_once_the_token_holds_one_of_its_compa
         counts = step(runtime, "push")
         assert counts.get("created") == 1
         later = {r.record_key: r for r in runtime.store.records()}["LATER-1"]
-        assert later.state == "synced" and later.bsd_id and later.last_error is None
+        assert later.state == "synced"
+        assert later.bsd_id
+        assert later.last_error is None
+    finally:
+        runtime.close()
+
+
+def test_a_record_naming_a_company_just_given_to_the_token_has_the_list_read_again(
+    tmp_path: Path, group: ServedEmulator
+) -> None:
+    runtime = runtime_for(tmp_path, group.url, token=GROUP_TOKEN)
+    now = [1_000.0]
+    runtime.pipeline.companies.clock = lambda: now[0]
+    options = runtime.pipeline.options
+    try:
+        drop(tmp_path, "a.csv", rows([("EARLY-1", OUTSIDER, DESTINATION)]))
+        step(runtime, "ingest")
+        assert step(runtime, "push").get("rejected") == 1
+        group.emulator.registry.user_for(GROUP_TOKEN).roles[OUTSIDER] = "ADMIN"  # type: ignore[union-attr]
+        # A new record of that company, well before the hourly read: read again at once...
+        now[0] += options.companies_recheck_seconds
+        drop(tmp_path, "b.csv", rows([("NEW-1", OUTSIDER, DESTINATION)]))
+        step(runtime, "ingest")
+        group.emulator.journal.clear()
+        counts = step(runtime, "push")
+        assert ["myCompanies"] in requests_of(group)
+        # ... which sends it, and the earlier record rejected for that company with it.
+        assert counts.get("created") == 2
+        assert not counts.get("rejected")
+        states = {r.record_key: r.state for r in runtime.store.records()}
+        assert states == {"EARLY-1": "synced", "NEW-1": "synced"}
+    finally:
+        runtime.close()
+
+
+def test_a_company_leaving_the_token_fails_only_its_own_walk(tmp_path: Path, group: ServedEmulator) -> None:
+    runtime = runtime_for(tmp_path, group.url, token=GROUP_TOKEN)
+    try:
+        drop(tmp_path, "a.csv", rows([(f"K-{i}", SIRETS[i], DESTINATION) for i in range(30)]))
+        step(runtime, "ingest")
+        step(runtime, "push")
+        roles = group.emulator.registry.user_for(GROUP_TOKEN).roles  # type: ignore[union-attr]
+        del roles[SIRETS[3]]  # on the platform, the account leaves one establishment
+        with httpx.Client(base_url=group.url) as admin:
+            for record in runtime.store.records():
+                assert admin.post(f"_emulator/bsds/{record.bsd_id}/sign-emission").status_code == 200
+        counts = step(runtime, "track")  # not a failed step: the 29 other walks are complete
+        assert counts["walks"] == 29
+        assert counts["walks_failed"] == 1
+        assert counts["status_changes"] == 29
+        counts = step(runtime, "track")  # the list read again: that company is not walked any more
+        assert counts["walks"] == 29
+        assert not counts.get("walks_failed")
+        assert counts["untracked"] == 1
     finally:
         runtime.close()
