@@ -34,9 +34,11 @@ __all__ = [
     "NOT_OURS",
     "CompanyDirectory",
     "acting_for",
+    "foreign_reason",
     "known_companies",
     "named_org_ids",
     "record_companies",
+    "record_org_ids",
     "refresh_companies",
     "reject_foreign_creates",
 ]
@@ -85,7 +87,8 @@ def named_org_ids(payload: Any) -> list[str]:
     return list(found)
 
 
-def _record_org_ids(record: Record) -> list[str]:
+def record_org_ids(record: Record) -> list[str]:
+    """Every company ``record`` names (its payload's, and the indexed emitter), the emitter's first."""
     try:
         payload = json.loads(record.payload) if record.payload else {}
     except ValueError:
@@ -166,7 +169,20 @@ def acting_for(pipeline: Pipeline, org_ids: Iterable[str]) -> list[str]:
 
 def record_companies(pipeline: Pipeline, record: Record) -> list[str]:
     """The companies ``record`` names that the token holds, the emitter's first."""
-    return acting_for(pipeline, _record_org_ids(record))
+    return acting_for(pipeline, record_org_ids(record))
+
+
+def foreign_reason(record: Record, named: Sequence[str], count: int, *, in_doubt: bool = False) -> str:
+    """Why nothing is sent for ``record``: it names no company of the token's ``count``."""
+    what = (
+        "its create is in doubt and cannot be looked up, so it is not sent again"
+        if in_doubt else "nothing was sent"
+    )
+    return (
+        f"{record.origin}: {NOT_OURS} ({', '.join(named) or 'no SIRET nor VAT number'}; the token "
+        f"acts for {count} companies): {what}. Give the token's account access to one of these "
+        "companies on Trackdéchets (the record then goes on by itself), or correct the SIRETs"
+    )
 
 
 def reject_foreign_creates(pipeline: Pipeline, records: Sequence[Record]) -> list[Record]:
@@ -192,7 +208,7 @@ def reject_foreign_creates(pipeline: Pipeline, records: Sequence[Record]) -> lis
         if record.next_op != "create" or record.intent_op is not None:
             keep.append(record)
             continue
-        named = _record_org_ids(record)
+        named = record_org_ids(record)
         if acting_for(pipeline, named):
             keep.append(record)
         else:
@@ -203,15 +219,11 @@ def reject_foreign_creates(pipeline: Pipeline, records: Sequence[Record]) -> lis
     with pipeline.store.session() as session:
         for record, named in foreign:
             row = session.get(Record, record.id)
-            if row is None or row.state != RecordState.PENDING or row.intent_op is not None:
-                continue
+            if (row is None or row.state != RecordState.PENDING or row.intent_op is not None
+                    or row.payload_hash != record.payload_hash):
+                continue  # changed meanwhile: judged again at its next turn
             row.state = RecordState.REJECTED
-            row.last_error = (
-                f"{row.origin}: {NOT_OURS} ({', '.join(named) or 'no SIRET nor VAT number'}; the token "
-                f"acts for {count} companies): nothing was sent. Give the token's account access to "
-                "one of these companies on Trackdéchets (the record is then sent by itself), or "
-                "correct the SIRETs"
-            )
+            row.last_error = foreign_reason(row, named, count)
             row.error_fields = json.dumps(["emitter.company.siret"])
             row.writeback_due = True
             row.updated_at = utcnow()
@@ -221,20 +233,21 @@ def reject_foreign_creates(pipeline: Pipeline, records: Sequence[Record]) -> lis
 
 
 def _requeue(pipeline: Pipeline, added: frozenset[str]) -> None:
-    """Creates rejected for naming no company of the token go back to pending when one appears."""
+    """Creates rejected for naming no company of the token go on when one appears: pending, or
+    in doubt again when their create's outcome was never looked up (push reconciles it first)."""
     with pipeline.store.session() as session:
         rows = session.scalars(
             select(Record).where(
                 Record.state == RecordState.REJECTED,
                 Record.bsd_id.is_(None),
-                Record.intent_op.is_(None),
                 Record.last_error.contains(NOT_OURS),
             )
         )
         for row in rows:
-            if not added & set(_record_org_ids(row)):
+            if not added & set(record_org_ids(row)):
                 continue
-            row.state, row.next_op = RecordState.PENDING, "create"
+            row.state = RecordState.IN_FLIGHT if row.intent_op else RecordState.PENDING
+            row.next_op = "create"
             row.last_error = None
             row.error_fields = None
             row.attempts = 0

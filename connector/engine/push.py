@@ -120,6 +120,13 @@ def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Count
                 continue
             op = row.intent_op or "create"
             log = pipeline.log.bind(mapping=row.mapping, record_key=row.record_key, op=op)
+            if verdict.blocked is not None:  # cannot be looked up: stays in doubt, not resent
+                row.state, row.last_error = RecordState.REJECTED, verdict.blocked
+                row.writeback_due = True
+                row.updated_at = utcnow()
+                counts["rejected"] += 1
+                log.warning("in_doubt_blocked", error=verdict.blocked)
+                continue
             if verdict.applied and verdict.found is not None:
                 event = _after_success(pipeline, row, op, verdict.found.node)
                 if verdict.ambiguous and row.state != RecordState.DONE:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connector.domain.kinds import KindName, get_kind
-from connector.engine.companies import record_companies
+from connector.engine.companies import foreign_reason, record_companies, record_org_ids
 from connector.engine.context import Pipeline
 from connector.engine.operations import (
     BsdSnapshot,
@@ -49,6 +49,8 @@ class Verdict:
     note: str | None = None
     ambiguous: bool = False
     """Several BSDs matched: the one adopted may hold another record's data, so it is rewritten."""
+    blocked: str | None = None
+    """Why it cannot be looked up (no company of the token on it): it may not be sent again."""
 
 
 _FINGERPRINT_WINDOW = timedelta(hours=24)
@@ -93,9 +95,10 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
                 custom_id = _sent_custom_id(record)
                 sirets = record_companies(pipeline, record)
                 if not sirets:
-                    # No company of the token can list it: not sent again either (push rejects it).
-                    reason = "none of the record's companies belongs to the token: it cannot be looked up"
-                    verdicts.append(Verdict(record.id, None, applied=False, note=reason))
+                    # No company of the token can list it: it stays in doubt, and is not resent.
+                    count = len(pipeline.companies.org_ids or ())
+                    reason = foreign_reason(record, record_org_ids(record), count, in_doubt=True)
+                    verdicts.append(Verdict(record.id, None, applied=False, blocked=reason))
                     continue
                 lookups.append((record, [lookup_custom_id_read(kind, s, custom_id) for s in sirets]))
             elif kind.has_custom_id:

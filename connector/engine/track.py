@@ -249,6 +249,9 @@ def _read_hints(pipeline: Pipeline, stop: threading.Event, counts: Counter[str])
 
 def track(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     counts: Counter[str] = Counter()
+    # The token's companies on their schedule, whatever is live: a record rejected for naming
+    # none of them goes on when a read finds one.
+    known_companies(pipeline)
     _read_hints(pipeline, stop, counts)
     targets = track_targets(pipeline, counts)
     if targets:

@@ -259,3 +259,38 @@ def test_a_company_leaving_the_token_fails_only_its_own_walk(tmp_path: Path, gro
         assert counts["untracked"] == 1
     finally:
         runtime.close()
+
+
+def test_an_in_doubt_create_whose_company_left_the_token_waits_and_is_never_sent_twice(
+    tmp_path: Path, group: ServedEmulator
+) -> None:
+    runtime = runtime_for(tmp_path, group.url, token=GROUP_TOKEN)
+    runtime.pipeline.options.reconcile_grace_seconds = 0
+    now = [1_000.0]
+    runtime.pipeline.companies.clock = lambda: now[0]
+    roles = group.emulator.registry.user_for(GROUP_TOKEN).roles  # type: ignore[union-attr]
+    siret = SIRETS[120]
+    try:
+        drop(tmp_path, "a.csv", rows([("GONE-1", siret, DESTINATION)]))
+        step(runtime, "ingest")
+        group.emulator.faults = FaultConfig(drop_after_commit_probability=1.0)
+        assert step(runtime, "push").get("in_doubt") == 1
+        group.emulator.faults = FaultConfig()
+        del roles[siret]  # the account leaves that establishment before the look-up
+        step(runtime, "push")  # its list said otherwise: the look-up is refused, the list is stale
+        counts = step(runtime, "push")  # read again: nothing to look it up with
+        assert counts.get("rejected") == 1
+        record = next(iter(runtime.store.records()))
+        assert record.state == "rejected"
+        assert record.intent_op == "create"  # still in doubt: never sent again
+        assert "cannot be looked up" in (record.last_error or "")
+        roles[siret] = "ADMIN"  # back on the platform: found at the hourly read, then looked up
+        now[0] += runtime.pipeline.options.companies_refresh_seconds
+        step(runtime, "track")
+        counts = step(runtime, "push")
+        assert counts.get("created_adopted") == 1
+        bsds = [f for f in group.emulator.store.newest_first("BSDD") if f.get("customId") == "GONE-1"]
+        assert len(bsds) == 1
+        assert next(iter(runtime.store.records())).bsd_id == bsds[0]["id"]
+    finally:
+        runtime.close()
