@@ -59,8 +59,6 @@ class CompanyDirectory:
     read_at: float | None = None
     clock: Callable[[], float] = time.monotonic
     lock: threading.Lock = field(default_factory=threading.Lock)
-    reads: int = 0
-    """Complete reads of the list since start (for tests and logs)."""
 
     def age(self) -> float:
         return float("inf") if self.read_at is None else self.clock() - self.read_at
@@ -123,7 +121,6 @@ def refresh_companies(pipeline: Pipeline) -> frozenset[str]:
         previous = directory.org_ids
         directory.org_ids = frozenset(found)
         directory.read_at = directory.clock()
-        directory.reads += 1
     added = sorted(found - previous) if previous is not None else []
     removed = sorted(previous - found) if previous is not None else []
     pipeline.log.info("companies_read", companies=len(found), pages=pages, added=len(added),
@@ -133,25 +130,31 @@ def refresh_companies(pipeline: Pipeline) -> frozenset[str]:
     return directory.org_ids
 
 
-def known_companies(pipeline: Pipeline) -> frozenset[str]:
-    """The token's companies, read at first use and again once ``companies_refresh_seconds`` old.
+def _refresh_or_keep(pipeline: Pipeline) -> frozenset[str]:
+    """Read the list again; on failure keep the previous one (tried again after the recheck gap).
 
-    A failed scheduled read keeps the previous list (and is tried again at the next recheck); with
-    no list at all, the error is raised: nothing may be decided without it.
+    With no list at all the error is raised: nothing may be decided without it.
     """
     directory = pipeline.companies
-    if directory.org_ids is not None and directory.age() < pipeline.options.companies_refresh_seconds:
-        return directory.org_ids
     try:
         return refresh_companies(pipeline)
-    except Exception as exc:
+    except TrackdechetsError as exc:
         if directory.org_ids is None:
             raise
         pipeline.log.warning("companies_read_failed", error=str(exc), kept=len(directory.org_ids))
-        # Try again after the recheck gap, not at every call.
-        directory.read_at = directory.clock() - pipeline.options.companies_refresh_seconds + (
-            pipeline.options.companies_recheck_seconds)
+        options = pipeline.options
+        directory.read_at = directory.clock() - max(
+            0.0, options.companies_refresh_seconds - options.companies_recheck_seconds
+        )
         return directory.org_ids
+
+
+def known_companies(pipeline: Pipeline) -> frozenset[str]:
+    """The token's companies, read at first use and again once ``companies_refresh_seconds`` old."""
+    directory = pipeline.companies
+    if directory.org_ids is not None and directory.age() < pipeline.options.companies_refresh_seconds:
+        return directory.org_ids
+    return _refresh_or_keep(pipeline)
 
 
 def acting_for(pipeline: Pipeline, org_ids: Iterable[str]) -> list[str]:
@@ -163,7 +166,7 @@ def acting_for(pipeline: Pipeline, org_ids: Iterable[str]) -> list[str]:
     if ours or not wanted:
         return ours
     if pipeline.companies.age() >= pipeline.options.companies_recheck_seconds:
-        mine = refresh_companies(pipeline)
+        mine = _refresh_or_keep(pipeline)
     return [o for o in wanted if o in mine]
 
 
