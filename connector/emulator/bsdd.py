@@ -269,10 +269,11 @@ def duplicate_form(emu: Emulator, form: dict[str, Any], user: User) -> dict[str,
     return copy_
 
 
-def visible_to(form: dict[str, Any], siret: str) -> bool:
+def visible_to(form: dict[str, Any], siret: str, orgs: frozenset[str] | None = None) -> bool:
+    """Whether ``forms(siret)`` lists it; ``orgs``: its org ids when known (``Emulator.orgs_of``)."""
     if form["status"] == "DRAFT":
         return siret in (form.get("_draftOwners") or [])
-    return siret in org_ids_on(form)
+    return siret in (orgs if orgs is not None else org_ids_on(form))
 
 
 def check_first(first: int | None, maximum: int) -> int:

@@ -48,9 +48,7 @@ def resolve_form(_: Any, info: GraphQLResolveInfo[Any], **args: Any) -> dict[str
 
 def _matches_role(emu: Emulator, form: dict[str, Any], siret: str, roles: list[str] | None) -> bool:
     if not roles:
-        if form["status"] == "DRAFT":
-            return siret in (form.get("_draftOwners") or [])
-        return siret in emu.orgs_of(form)
+        return bsdd.visible_to(form, siret, emu.orgs_of(form))
     if form["status"] == "DRAFT" and siret not in (form.get("_draftOwners") or []):
         return False
     return any(get_path(form, path) == siret for role in roles for path in _ROLE_PATHS.get(role, ()))
