@@ -253,6 +253,10 @@ def test_a_company_leaving_the_token_fails_only_its_own_walk(tmp_path: Path, gro
         assert counts["walks"] == 29
         assert counts["walks_failed"] == 1
         assert counts["status_changes"] == 29
+        with runtime.store.session() as session:  # the failed walk's cursor did not move
+            cursors = {s: runtime.store.get_cursor(session, "BSDD", s) for s in SIRETS[:30]}
+        assert cursors[SIRETS[3]] is None
+        assert all(cursors[s] is not None for s in SIRETS[:30] if s != SIRETS[3])
         counts = step(runtime, "track")  # the list read again: that company is not walked any more
         assert counts["walks"] == 29
         assert not counts.get("walks_failed")
