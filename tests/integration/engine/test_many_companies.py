@@ -19,13 +19,14 @@ import httpx
 import pytest
 
 from connector.demo.run import _asset
-from connector.domain.demo_companies import DEMO_COMPANIES
+from connector.domain.demo_companies import DEMO_COMPANIES, DEMO_TOKEN
 from connector.emulator.config import EmulatorConfig, FaultConfig
 from connector.emulator.seed import GROUP_TOKEN, group_sirets
 from connector.emulator.testing import ServedEmulator, serve_in_thread
 from connector.engine.companies import NOT_OURS
-from connector.runtime import Runtime
+from connector.runtime import Runtime, build_runtime
 from connector.service import run_step
+from connector.settings import load_settings
 from tests.integration.engine.support import drop, runtime_for
 
 COMPANIES = 230
@@ -33,6 +34,7 @@ SIRETS = group_sirets(COMPANIES)
 OUTSIDER = DEMO_COMPANIES["outsider"].siret
 PRODUCER = "85243162000123"
 DESTINATION = "44019372000255"
+MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 
 
 @pytest.fixture
@@ -298,3 +300,31 @@ def test_an_in_doubt_create_whose_company_left_the_token_waits_and_is_never_sent
         assert next(iter(runtime.store.records())).bsd_id == bsds[0]["id"]
     finally:
         runtime.close()
+
+
+def test_walks_of_several_kinds_share_one_request(tmp_path: Path) -> None:
+    """A BSDD company walk and the BSDA walk travel in the same request."""
+    bsda = (MAPPINGS / "bsda_csv.toml").read_text("utf-8").replace('folder = "data"', 'folder = "inbox_bsda"')
+    (tmp_path / "bsda.toml").write_text(bsda.replace('"bsda_*.csv"', '"*.csv"\nstable_seconds = 0'), "utf-8")
+    (tmp_path / "inbox_bsda").mkdir()
+    sites = (MAPPINGS / "data" / "bsda_chantiers.csv").read_text("utf-8")
+    (tmp_path / "inbox_bsda" / "a.csv").write_text(sites, "utf-8")
+    with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
+        (tmp_path / "inbox").mkdir()
+        (tmp_path / "mapping.toml").write_text(_asset("bsdd_csv.toml").decode("utf-8"), "utf-8")
+        (tmp_path / "config.toml").write_text(
+            f'[trackdechets]\nurl = "{served.url}"\n[state]\ndir = "var"\n'
+            '[mappings]\npaths = ["mapping.toml", "bsda.toml"]\n', "utf-8")
+        settings = load_settings(tmp_path / "config.toml", env={"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN})
+        runtime = build_runtime(settings, tmp_path)
+        try:
+            drop(tmp_path, "a.csv", rows([("MIX-1", PRODUCER, DESTINATION)]))
+            step(runtime, "ingest")
+            step(runtime, "push")
+            assert {r.kind for r in runtime.store.records() if r.bsd_id} == {"BSDD", "BSDA"}
+            served.emulator.journal.clear()
+            counts = step(runtime, "track")
+            assert counts["walks"] == 2
+            assert requests_of(served) == [["forms", "bsdas"]]  # one request, one document
+        finally:
+            runtime.close()
