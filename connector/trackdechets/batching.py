@@ -2,8 +2,11 @@
 
 Two different tools for two different cases. Mutations travel as JSON-array batches (``chunk``):
 each operation keeps its own result, so one failure cannot hide the ids of the others. Reads may
-be merged into one document with aliases (``merge_reads``): a failing alias only nulls itself
-because read root fields are nullable. Both are capped at 5 by the server.
+be merged into one document with aliases (``merge_reads``): a failing nullable root field only
+nulls itself, but a failing non-null one (``forms``, the ``bsdXs`` connections) nulls the whole
+document, and the errors' paths tell which alias failed (``TrackdechetsClient.query_many`` asks
+the others again). Both are capped at 5 by the server; a JSON array of merged documents carries
+25 reads in one request.
 """
 
 from __future__ import annotations
