@@ -59,8 +59,12 @@ class SqlSourceSpec(_Spec):
     key: list[str]
     mode: Literal["cursor", "flag", "scan"] = "cursor"
     cursor_column: str | None = None
-    lag_seconds: float = 5.0
+    lag_seconds: float = Field(default=5.0, ge=0)
     """Cursor mode: rows newer than now − lag are read again next time (late commits)."""
+    reconcile_seconds: float = Field(default=300.0, ge=0)
+    """Cursor mode: every this many seconds, compare the key and cursor value of every row at or
+    below the safe point with what was handed over, and read the rows a long transaction
+    committed there (found late: logged and counted). 0 turns it off."""
     flag_column: str | None = None
     flag_value: str | None = None
     """Flag mode: rows where ``flag_column = flag_value`` are to be sent."""

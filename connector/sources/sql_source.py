@@ -8,9 +8,10 @@ never pins the connection needed for child rows. Each mode's guarantees are in d
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,14 @@ from connector.sources.sql_query import (
     cursor_page,
     expand_env,
     flag_page,
+    key_cursor_page,
     null_cursor_page,
+    rows_with_keys,
     scan_page,
 )
-from connector.sources.sql_values import decode_value, encode_value, row_hash, to_plain
+from connector.sources.sql_values import cursor_distance, decode_value, encode_value, row_hash, to_plain
 
-__all__ = ["SqlSource"]
+__all__ = ["SqlSource", "encode_cursor"]
 
 log = structlog.get_logger(__name__)
 
@@ -44,15 +47,24 @@ _Row = tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]
 _FLAG_SEEN_LIMIT = 5000
 """Flagged rows remembered (until the write-back clears their flag) so they are handed over once;
 beyond it a row is handed over again and the engine's payload-hash dedupe makes that a no-op."""
+_RECONCILE_PAGE = 5000
+"""Keys compared per reconciliation page (two narrow columns: cheap to read, bounded memory)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _StoreAck:
-    """Hashes to remember once the engine committed the batch, and generations to forget."""
+    """Hashes (and key-map cursor values) to remember once the engine committed the batch, and
+    generations to forget."""
 
     pairs: list[tuple[str, str]]
     generation: int
     prune_upto: int | None = None
+    cursors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def encode_cursor(value: Any) -> str:
+    """A cursor value as the key map keeps it (type-tagged, so ``1`` and ``"1"`` differ)."""
+    return json.dumps(encode_value(value), separators=(",", ":"))
 
 
 def _validate(spec: SqlSourceSpec) -> None:
@@ -204,6 +216,8 @@ class SqlSource:
         store = self._hash_store()
         if state.epoch is None or state.epoch != store.epoch():
             state.epoch = store.start_epoch()  # remembered rows no longer match: hand over again
+            # The key map went with the hashes: the next reconciliation rebuilds it.
+            state.rec_seed, state.rec_pos, state.rec_at = state.safe is not None, None, None
         full = state.position is None
         started = self._clock()
         highest = state.highest()
@@ -213,25 +227,85 @@ class SqlSource:
                 yield batch
         while True:
             rows = self._page(cursor_page(rel, cursor, spec.key, state.safe, state.position, spec.batch_size))
-            batch = self._changed(self._hashed(rows), store)
-            batch.ack_token = _StoreAck(batch.ack_token, state.generation)
+            batch = self._changed(self._hashed(rows), store, state.generation)
             for values, _ in rows:
                 highest = values[cursor] if highest is None else max(highest, values[cursor])
             if rows:
                 last = rows[-1][0]
                 state.position = (last[cursor], [last[k] for k in spec.key])
             if len(rows) < spec.batch_size:
-                generation = state.generation
-                prune = state.finish_poll(started=started, ended=self._clock(), highest=highest,
-                                          lag=spec.lag_seconds, full=full)
-                batch.ack_token = _StoreAck(batch.ack_token.pairs, generation, prune)
-                batch.checkpoint = state.to_checkpoint()
-                if batch.records or batch.problems or batch.checkpoint != before:
-                    yield batch
-                return
+                batch.ack_token.prune_upto = state.finish_poll(
+                    started=started, ended=self._clock(), highest=highest, lag=spec.lag_seconds, full=full)
+                break
             if batch.records or batch.problems:
                 batch.checkpoint = state.to_checkpoint()
                 yield batch
+        if state.reconcile_due(self._clock(), spec.reconcile_seconds):
+            if batch.records or batch.problems or batch.ack_token.prune_upto is not None:
+                batch.checkpoint = state.to_checkpoint()
+                yield batch  # committed (and pruned) before the key map is compared
+                batch = SourceBatch(records=[], ack_token=_StoreAck([], state.generation))
+            yield from self._reconcile(state, store)
+        batch.checkpoint = state.to_checkpoint()
+        if batch.records or batch.problems or batch.checkpoint != before:
+            yield batch
+
+    def _reconcile(self, state: CursorState, store: HashStore) -> Iterator[SourceBatch]:
+        """Compare every row at or below the safe point (key, cursor value) with the key map.
+
+        A row the map does not know, or whose cursor value differs, was committed below the safe
+        point after the cursor had moved past it (a transaction longer than the lag): it is read
+        whole and handed over, and reported as found late. Pages of ``_RECONCILE_PAGE`` keys; the
+        position is kept in the checkpoint so that an interruption resumes.
+        """
+        rel, spec = self.relation(), self.spec
+        cursor = spec.cursor_column or ""
+        previous = state.rec_at
+        if state.safe is None:  # every row is above the safe point and read by each poll
+            state.rec_at, state.rec_pos, state.rec_seed = self._clock(), None, False
+            return
+        compared = found = 0
+        while True:
+            page = self._page(key_cursor_page(rel, cursor, spec.key, state.safe, state.rec_pos,
+                                              _RECONCILE_PAGE), children=False)
+            seen = [(join_key([v[k] for k in spec.key]), encode_cursor(v[cursor]), [v[k] for k in spec.key])
+                    for v, _ in page if all(v[k] is not None for k in spec.key)]
+            known = store.cursors([k for k, _, _ in seen])
+            wanted = [values for k, c, values in seen if known.get(k) != c]
+            compared += len(page)
+            batch = SourceBatch(records=[], ack_token=_StoreAck([], state.generation))
+            if wanted:
+                rows = self._page(rows_with_keys(rel, spec.key, wanted))
+                batch = self._changed(self._hashed(rows), store, state.generation, every_cursor=True)
+                if not state.rec_seed:
+                    batch.found_late = len(batch.records)
+                    for record in batch.records:
+                        self._log_late(record, state.safe, previous)
+                found += len(batch.records)
+            done = len(page) < _RECONCILE_PAGE
+            state.rec_pos = None if done else [page[-1][0][k] for k in spec.key]
+            if done:
+                if state.rec_seed or found:
+                    log.info("sql_reconciled", mapping=self.name, rows_compared=compared,
+                             handed_over=found, key_map_built=state.rec_seed)
+                state.rec_at, state.rec_seed = self._clock(), False
+                batch.checkpoint = state.to_checkpoint()
+                yield batch
+                return
+            if batch.records or batch.problems or batch.ack_token.cursors:
+                batch.checkpoint = state.to_checkpoint()
+                yield batch
+
+    def _log_late(self, record: SourceRecord, safe: Any, previous: float | None) -> None:
+        cursor = self.spec.cursor_column or ""
+        value = record.values.get(cursor)
+        log.warning(
+            "sql_row_found_late", mapping=self.name, key=record.key, cursor_value=str(value),
+            safe_point=str(safe), behind_safe_point=cursor_distance(safe, value),
+            missed_for_at_most_s=None if previous is None else round(self._clock() - previous, 1),
+            advice=f"its transaction committed after the cursor had passed {cursor}={value}; "
+                   f"raise lag_seconds (now {self.spec.lag_seconds:g}) above the longest write "
+                   f"transaction to read such rows without waiting for the reconciliation")
 
     def _null_cursor_batches(self, store: HashStore, generation: int) -> Iterator[SourceBatch]:
         """Rows with a NULL cursor, as rejections a person sees, instead of rows silently never read.
@@ -256,27 +330,37 @@ class SqlSource:
                 if isinstance(item, SourceRecord):
                     item = self._problem(values, cursor, reason, key=item.key)
                 items.append((item, row_hash(values, {})))
-            batch = self._changed(items, store)
-            batch.ack_token = _StoreAck(batch.ack_token, generation)
+            batch = self._changed(items, store, generation)
             if batch.problems:
                 yield batch
             if len(rows) < spec.batch_size:
                 return
             position = [rows[-1][0][k] for k in spec.key]
 
-    def _changed(self, items: list[tuple[SourceRecord | RowProblem, str]], store: HashStore) -> SourceBatch:
-        """Records and problems whose content differs from what was last handed over."""
+    def _changed(self, items: list[tuple[SourceRecord | RowProblem, str]], store: HashStore,
+                 generation: int, *, every_cursor: bool = False) -> SourceBatch:
+        """Records and problems whose content differs from what was last handed over.
+
+        In cursor mode the acknowledgement also records each handed-over record's cursor value in
+        the key map (with ``every_cursor``, every record's, handed over or not: the reconciliation
+        must not ask again about a row that only lacked its map entry).
+        """
         idents = [i.key if isinstance(i, SourceRecord) else i.origin for i, _ in items]
         known = store.lookup(idents)
-        batch = SourceBatch(records=[], ack_token=[])
+        ack = _StoreAck([], generation)
+        batch = SourceBatch(records=[], ack_token=ack)
+        cursor = self.spec.cursor_column if self.spec.mode == "cursor" else None
         for (item, digest), ident in zip(items, idents, strict=True):
-            if known.get(ident) != digest:
+            changed = known.get(ident) != digest
+            if changed:
                 if isinstance(item, SourceRecord):
                     batch.records.append(item)
                 else:
                     batch.problems.append(item)
                 known[ident] = digest  # the same key twice in one page: hand over once
-                batch.ack_token.append((ident, digest))
+                ack.pairs.append((ident, digest))
+            if cursor and isinstance(item, SourceRecord) and (changed or every_cursor):
+                ack.cursors.append((ident, encode_cursor(item.values[cursor])))
         return batch
 
     def _hashed(self, rows: list[_Row]) -> list[tuple[SourceRecord | RowProblem, str]]:
@@ -327,8 +411,7 @@ class SqlSource:
             epoch, position = store.start_epoch(), None
         while True:
             rows = self._page(scan_page(rel, spec.key, position, spec.batch_size))
-            batch = self._changed(self._hashed(rows), store)
-            batch.ack_token = _StoreAck(batch.ack_token, 0)
+            batch = self._changed(self._hashed(rows), store, 0)
             if rows:
                 position = [rows[-1][0][k] for k in spec.key]
             done = len(rows) < spec.batch_size
@@ -341,8 +424,8 @@ class SqlSource:
 
     def acknowledge(self, batch: SourceBatch) -> None:
         ack = batch.ack_token
-        if isinstance(ack, _StoreAck) and (ack.pairs or ack.prune_upto is not None):
-            self._hash_store().save(ack.pairs, ack.generation, ack.prune_upto)
+        if isinstance(ack, _StoreAck) and (ack.pairs or ack.cursors or ack.prune_upto is not None):
+            self._hash_store().save(ack.pairs, ack.generation, ack.prune_upto, ack.cursors)
 
     # --- writing back ------------------------------------------------------------------------
 
