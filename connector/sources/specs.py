@@ -27,8 +27,9 @@ class CsvSourceSpec(_Spec):
     """``auto`` sniffs ``;`` or ``,``; or give the character."""
     encoding: str = "auto"
     """``auto`` detects UTF-8 (with or without BOM), cp1252 or latin-1; or give the codec."""
-    stable_seconds: float = 2.0
-    """A file is read only once its size has not changed for this long (or a .done/.ok exists)."""
+    stable_seconds: float = Field(default=60.0, ge=0)
+    """Quiet period: a file is read only once its own last change (modification or status-change
+    time) is this old, or a .done/.ok companion exists; 0 reads files at once."""
     require_done_file: bool = False
     processed_folder: str = "processed"
     rejected_folder: str = "rejected"
