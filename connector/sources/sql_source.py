@@ -240,7 +240,9 @@ class SqlSource:
             if batch.records or batch.problems:
                 batch.checkpoint = state.to_checkpoint()
                 yield batch
-        if state.reconcile_due(self._clock(), spec.reconcile_seconds):
+        if spec.reconcile_seconds <= 0:  # the key map is not kept: rebuild it if turned on again
+            state.rec_seed, state.rec_pos = True, None
+        elif state.reconcile_due(self._clock(), spec.reconcile_seconds):
             if batch.records or batch.problems or batch.ack_token.prune_upto is not None:
                 batch.checkpoint = state.to_checkpoint()
                 yield batch  # committed (and pruned) before the key map is compared
@@ -262,7 +264,7 @@ class SqlSource:
         cursor = spec.cursor_column or ""
         previous = state.rec_at
         if state.safe is None:  # every row is above the safe point and read by each poll
-            state.rec_at, state.rec_pos, state.rec_seed = self._clock(), None, False
+            state.rec_at, state.rec_pos = self._clock(), None
             return
         compared = found = 0
         while True:
@@ -349,7 +351,8 @@ class SqlSource:
         known = store.lookup(idents)
         ack = _StoreAck([], generation)
         batch = SourceBatch(records=[], ack_token=ack)
-        cursor = self.spec.cursor_column if self.spec.mode == "cursor" else None
+        keep_map = self.spec.mode == "cursor" and self.spec.reconcile_seconds > 0
+        cursor = self.spec.cursor_column if keep_map else None
         for (item, digest), ident in zip(items, idents, strict=True):
             changed = known.get(ident) != digest
             if changed:

@@ -194,3 +194,23 @@ def test_composite_key_and_lost_hash_store(db: Db, state_dir: Path) -> None:
     assert [e["event"] for e in logs if e["log_level"] == "warning"] == []
     clock.now += DEFAULTS.reconcile_seconds
     assert engine.poll() == []
+
+
+def test_reconciliation_turned_on_later_builds_its_key_map_without_false_alarms(
+        db: Db, state_dir: Path) -> None:
+    clock = FakeClock()
+    engine = make(db, state_dir, clock, reconcile_seconds=0)
+    db.insert(enlevements, row(1, T0), row(2, T0 + timedelta(seconds=10)))
+    move_safe_point_past(engine, clock)
+    assert engine.src._hash_store().cursors(["1", "2"]) == {}  # off: no key map kept
+    engine.src.close()
+    spec = engine.src.spec.model_copy(update={"reconcile_seconds": DEFAULTS.reconcile_seconds})
+    turned_on = Engine(SqlSource(spec, mapping_name="erp", state_dir=state_dir, clock=clock))
+    turned_on.checkpoint = engine.checkpoint
+    db.insert(enlevements, row(3, T0 + timedelta(seconds=4)))  # late, but the map is being built
+    assert sorted(turned_on.poll()) == ["1", "2", "3"]  # handed over again: a no-op for the engine
+    assert turned_on.found_late == 0
+    db.insert(enlevements, row(4, T0 + timedelta(seconds=5)))
+    clock.now += DEFAULTS.reconcile_seconds
+    assert turned_on.poll() == ["4"]
+    assert turned_on.found_late == 1
