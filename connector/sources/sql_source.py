@@ -247,7 +247,8 @@ class SqlSource:
                 batch.checkpoint = state.to_checkpoint()
                 yield batch  # committed (and pruned) before the key map is compared
                 batch = SourceBatch(records=[], ack_token=_StoreAck([], state.generation))
-            yield from self._reconcile(state, store)
+            yield from self._reconcile(state, store)  # its last batch carries the checkpoint
+            return
         batch.checkpoint = state.to_checkpoint()
         if batch.records or batch.problems or batch.checkpoint != before:
             yield batch
@@ -257,46 +258,47 @@ class SqlSource:
 
         A row the map does not know, or whose cursor value differs, was committed below the safe
         point after the cursor had moved past it (a transaction longer than the lag): it is read
-        whole and handed over, and reported as found late. Pages of ``_RECONCILE_PAGE`` keys; the
-        position is kept in the checkpoint so that an interruption resumes.
+        whole and handed over, and reported as found late. Pages of ``_RECONCILE_PAGE`` keys, rows
+        read ``batch_size`` at a time; the position is kept in the checkpoint so that an
+        interruption resumes (at the page being compared) at the next poll.
         """
         rel, spec = self.relation(), self.spec
         cursor = spec.cursor_column or ""
         previous = state.rec_at
         if state.safe is None:  # every row is above the safe point and read by each poll
             state.rec_at, state.rec_pos = self._clock(), None
+            yield SourceBatch(records=[], checkpoint=state.to_checkpoint(),
+                              ack_token=_StoreAck([], state.generation))
             return
         compared = found = 0
         while True:
             page = self._page(key_cursor_page(rel, cursor, spec.key, state.safe, state.rec_pos,
                                               _RECONCILE_PAGE), children=False)
-            seen = [(join_key([v[k] for k in spec.key]), encode_cursor(v[cursor]), [v[k] for k in spec.key])
-                    for v, _ in page if all(v[k] is not None for k in spec.key)]
-            known = store.cursors([k for k, _, _ in seen])
-            wanted = [values for k, c, values in seen if known.get(k) != c]
             compared += len(page)
-            batch = SourceBatch(records=[], ack_token=_StoreAck([], state.generation))
-            if wanted:
-                rows = self._page(rows_with_keys(rel, spec.key, wanted))
+            keyed = [(join_key([v[k] for k in spec.key]), encode_cursor(v[cursor]), [v[k] for k in spec.key])
+                     for v, _ in page if all(v[k] is not None for k in spec.key)]
+            known = store.cursors([k for k, _, _ in keyed])
+            wanted = [values for k, c, values in keyed if known.get(k) != c]
+            for i in range(0, len(wanted), spec.batch_size):
+                rows = self._page(rows_with_keys(rel, spec.key, wanted[i : i + spec.batch_size]))
                 batch = self._changed(self._hashed(rows), store, state.generation, every_cursor=True)
                 if not state.rec_seed:
                     batch.found_late = len(batch.records)
                     for record in batch.records:
                         self._log_late(record, state.safe, previous)
                 found += len(batch.records)
-            done = len(page) < _RECONCILE_PAGE
-            state.rec_pos = None if done else [page[-1][0][k] for k in spec.key]
-            if done:
-                if state.rec_seed or found:
-                    log.info("sql_reconciled", mapping=self.name, rows_compared=compared,
-                             handed_over=found, key_map_built=state.rec_seed)
-                state.rec_at, state.rec_seed = self._clock(), False
-                batch.checkpoint = state.to_checkpoint()
+                batch.checkpoint = state.to_checkpoint()  # still at this page: redone if interrupted
                 yield batch
-                return
-            if batch.records or batch.problems or batch.ack_token.cursors:
-                batch.checkpoint = state.to_checkpoint()
-                yield batch
+            if len(page) == _RECONCILE_PAGE:
+                state.rec_pos = [page[-1][0][k] for k in spec.key]
+                continue
+            if state.rec_seed or found:
+                log.info("sql_reconciled", mapping=self.name, rows_compared=compared,
+                         handed_over=found, key_map_built=state.rec_seed)
+            state.rec_at, state.rec_pos, state.rec_seed = self._clock(), None, False
+            yield SourceBatch(records=[], checkpoint=state.to_checkpoint(),
+                              ack_token=_StoreAck([], state.generation))
+            return
 
     def _log_late(self, record: SourceRecord, safe: Any, previous: float | None) -> None:
         cursor = self.spec.cursor_column or ""
