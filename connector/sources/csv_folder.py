@@ -40,6 +40,8 @@ log = structlog.get_logger(__name__)
 
 _COMPANIONS = (".done", ".ok")
 _DONE_LIMIT = 500
+_UNFINISHED_FACTOR = 5
+"""Quiet periods a file without a final line end waits before it is read as it is."""
 """Identities kept in the checkpoint; an older re-drop is read again and deduped by the engine."""
 
 
@@ -101,7 +103,8 @@ class CsvFolderSource:
         self.folder = folder if folder.is_absolute() else base_dir / folder
         self._clock = clock
         self._skipped: dict[str, str] = {}
-        self._announced: set[str] = set()
+        self._announced: dict[str, str] = {}
+        """File name → kind of the reason last logged for it (logged again when it changes)."""
         self._receipts_lock = threading.Lock()
 
     def _sub(self, name: str) -> Path:
@@ -138,6 +141,26 @@ class CsvFolderSource:
                     f"quiet period {quiet:g} s")
         return f"modified {max(age, 0):.0f} s ago, quiet period {quiet:g} s"
 
+    def _unfinished(self, snap: _Snapshot) -> str | None:
+        """A quiet file whose last line has no line end: a buffered writer cut mid-line and paused?
+
+        It waits ``_UNFINISHED_FACTOR`` quiet periods before being read as it is (an export
+        that simply lacks a final line end is then read; a truly cut line is reported).
+        """
+        limit = self.spec.stable_seconds * _UNFINISHED_FACTOR
+        age = self._clock() - snap.last_change
+        if age >= limit:
+            return None
+        return (f"its last line has no line end (a writer stopped mid-line?); modified {max(age, 0):.0f} s "
+                f"ago, read as it is after {limit:g} s without change")
+
+    def _skip(self, name: str, reason: str) -> None:
+        self._skipped[name] = reason
+        kind = reason.split(" ", 1)[0]
+        if self._announced.get(name) != kind:
+            log.info("csv_file_waiting", mapping=self.name, file=name, reason=reason)
+            self._announced[name] = kind
+
     def _scan(self) -> list[tuple[Path, _Snapshot]]:
         if not self.folder.is_dir():
             raise SourceError(f"drop folder {self.folder} does not exist", folder=str(self.folder))
@@ -165,12 +188,11 @@ class CsvFolderSource:
                 ready.append((snap.mtime_ns, name, path, snap))
             else:
                 skipped[name] = reason
+        listed = set(skipped) | {name for _, name, _, _ in ready}
+        self._announced = {n: k for n, k in self._announced.items() if n in listed}
+        self._skipped = {}
         for name, reason in skipped.items():
-            if name not in self._announced:  # once per file, not at every poll
-                log.info("csv_file_waiting", mapping=self.name, file=name, reason=reason)
-                self._announced.add(name)
-        self._announced &= set(skipped)
-        self._skipped = skipped
+            self._skip(name, reason)  # logged once per file, not at every poll
         return [(p, snap) for _, _, p, snap in sorted(ready)]
 
     def _changed_since(self, path: Path, snap: _Snapshot, when: str) -> bool:
@@ -197,6 +219,10 @@ class CsvFolderSource:
                 facts = inspect_file(path, self.spec.encoding)
             except OSError as exc:  # vanished or locked by the writer: try again next pass
                 log.warning("csv_file_unreadable", file=str(path), error=str(exc))
+                continue
+            unfinished = None if facts.ends_with_newline or facts.size == 0 else self._unfinished(snap)
+            if unfinished is not None:
+                self._skip(path.name, unfinished)
                 continue
             fid = f"{path.name}|{facts.identity}"
             if fid in done:

@@ -258,3 +258,34 @@ def test_two_thousand_rows_written_slowly_all_arrive_once(harness: Harness) -> N
     assert harness.processed() == ["big_export.csv"]
     harness.clock.now += QUIET
     assert harness.poll().get("read", 0) == 0
+
+
+def test_writer_stopped_mid_line_longer_than_the_quiet_period_is_waited_for(harness: Harness) -> None:
+    """A buffered writer flushes blocks cut mid-line: past the quiet period, a file whose last line
+    has no line end still waits (5 quiet periods) instead of being read with a cut last row."""
+    path = harness.inbox / "export.csv"
+    writer = ChunkWriter(path)
+    text = HEADER + "\n" + "".join(order(i) for i in range(1, 31))
+    writer.write(text[:2000])
+    harness.clock.after_last_change(path, QUIET * 3)
+    assert harness.poll().get("read", 0) == 0
+    [skipped] = harness.source.skipped_files()
+    assert skipped.reason.startswith("its last line has no line end (a writer stopped mid-line?); "
+                                     f"modified {QUIET * 3:.0f} s ago")
+    writer.write(text[2000:])
+    writer.close()
+    harness.clock.after_last_change(path, QUIET + 1)
+    assert harness.poll()["new"] == 30
+    assert harness.processed() == ["export.csv"]
+
+
+def test_export_without_a_final_line_end_is_read_after_five_quiet_periods(harness: Harness) -> None:
+    path = harness.inbox / "export.csv"
+    path.write_text(HEADER + "\n" + order(1) + order(2).rstrip("\n"), encoding="utf-8")
+    harness.clock.after_last_change(path, QUIET * 5 - 1)
+    assert harness.poll().get("read", 0) == 0
+    harness.clock.after_last_change(path, QUIET * 5)
+    counts = harness.poll()
+    assert counts["new"] == 2
+    assert "rejected" not in counts
+    assert harness.processed() == ["export.csv"]
