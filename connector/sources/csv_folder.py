@@ -40,9 +40,9 @@ log = structlog.get_logger(__name__)
 
 _COMPANIONS = (".done", ".ok")
 _DONE_LIMIT = 500
+"""Identities kept in the checkpoint; an older re-drop is read again and deduped by the engine."""
 _UNFINISHED_FACTOR = 5
 """Quiet periods a file without a final line end waits before it is read as it is."""
-"""Identities kept in the checkpoint; an older re-drop is read again and deduped by the engine."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class CsvFolderSource:
         """
         limit = self.spec.stable_seconds * _UNFINISHED_FACTOR
         age = self._clock() - snap.last_change
-        if age >= limit:
+        if limit <= 0 or age >= limit:
             return None
         return (f"its last line has no line end (a writer stopped mid-line?); modified {max(age, 0):.0f} s "
                 f"ago, read as it is after {limit:g} s without change")
@@ -220,7 +220,8 @@ class CsvFolderSource:
             except OSError as exc:  # vanished or locked by the writer: try again next pass
                 log.warning("csv_file_unreadable", file=str(path), error=str(exc))
                 continue
-            unfinished = None if facts.ends_with_newline or facts.size == 0 else self._unfinished(snap)
+            complete = facts.ends_with_newline or facts.size == 0 or self._companions(path)
+            unfinished = None if complete else self._unfinished(snap)
             if unfinished is not None:
                 self._skip(path.name, unfinished)
                 continue
