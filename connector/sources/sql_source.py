@@ -8,7 +8,6 @@ never pins the connection needed for child rows. Each mode's guarantees are in d
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,8 +62,9 @@ class _StoreAck:
 
 
 def encode_cursor(value: Any) -> str:
-    """A cursor value as the key map keeps it (type-tagged, so ``1`` and ``"1"`` differ)."""
-    return json.dumps(encode_value(value), separators=(",", ":"))
+    """A cursor value as the key map keeps it: its ``repr`` (type included, so ``1`` and ``"1"``
+    differ; cheap, which matters when a reconciliation compares every row)."""
+    return repr(to_plain(value))
 
 
 def _validate(spec: SqlSourceSpec) -> None:
@@ -173,6 +173,14 @@ class SqlSource:
         except SQLAlchemyError as exc:
             raise self._error(f"cannot read {self.relation().label}", exc) from exc
 
+    def _key_page(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+        """Plain tuples (key values..., cursor value): the reconciliation's narrow pages."""
+        try:
+            with self.engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(query).all()]
+        except SQLAlchemyError as exc:
+            raise self._error(f"cannot read {self.relation().label}", exc) from exc
+
     def _fetch_children(self, conn: sa.Connection, values: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         if not self._children:
             return {}
@@ -272,11 +280,11 @@ class SqlSource:
             return
         compared = found = 0
         while True:
-            page = self._page(key_cursor_page(rel, cursor, spec.key, state.safe, state.rec_pos,
-                                              _RECONCILE_PAGE), children=False)
+            page = self._key_page(key_cursor_page(rel, cursor, spec.key, state.safe, state.rec_pos,
+                                                  _RECONCILE_PAGE))
             compared += len(page)
-            keyed = [(join_key([v[k] for k in spec.key]), encode_cursor(v[cursor]), [v[k] for k in spec.key])
-                     for v, _ in page if all(v[k] is not None for k in spec.key)]
+            keyed = [(join_key(values), encode_cursor(value), values)
+                     for *values, value in page if None not in values]
             known = store.cursors([k for k, _, _ in keyed])
             wanted = [values for k, c, values in keyed if known.get(k) != c]
             for i in range(0, len(wanted), spec.batch_size):
@@ -290,7 +298,7 @@ class SqlSource:
                 batch.checkpoint = state.to_checkpoint()  # still at this page: redone if interrupted
                 yield batch
             if len(page) == _RECONCILE_PAGE:
-                state.rec_pos = [page[-1][0][k] for k in spec.key]
+                state.rec_pos = [to_plain(v) for v in page[-1][:-1]]
                 continue
             if state.rec_seed or found:
                 log.info("sql_reconciled", mapping=self.name, rows_compared=compared,
