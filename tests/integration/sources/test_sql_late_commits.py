@@ -214,3 +214,41 @@ def test_reconciliation_turned_on_later_builds_its_key_map_without_false_alarms(
     clock.now += DEFAULTS.reconcile_seconds
     assert turned_on.poll() == ["4"]
     assert turned_on.found_late == 1
+
+
+def test_ingest_step_counts_rows_found_late(tmp_path: Path, official_schema: Any) -> None:
+    """The demo ERP mapping through the real ingest step: a back-dated row committed after the
+    cursor moved past it is ingested at the next reconciliation and counted as ``found_late``."""
+    import sqlite3
+    import threading
+
+    from connector.engine.context import Binding, Pipeline
+    from connector.engine.ingest import ingest
+    from connector.mapping.loading import load_mapping
+    from connector.state import open_state_store
+
+    demo = Path(__file__).resolve().parents[3] / "connector" / "demo"
+    with sqlite3.connect(tmp_path / "erp.db") as erp:
+        erp.executescript((demo / "erp.sql").read_text("utf-8"))
+    text = (demo / "bsdd_sqlite.toml").read_text("utf-8").replace("{workdir}", tmp_path.as_posix())
+    (tmp_path / "mapping.toml").write_text(text.replace("lag_seconds = 0\n", ""), "utf-8")  # defaults
+    mapping = load_mapping(tmp_path / "mapping.toml", official_schema)
+    clock = FakeClock()
+    source = SqlSource(mapping.source, mapping_name=mapping.name, state_dir=tmp_path / "var",  # type: ignore[arg-type]
+                       clock=clock, base_dir=tmp_path)
+    pipeline = Pipeline(store=open_state_store(f"sqlite:///{tmp_path}/var/state.db"),
+                        bindings=[Binding(mapping, source)])
+    assert ingest(pipeline, threading.Event())["read"] == 4
+    clock.now += DEFAULTS.lag_seconds + 1
+    ingest(pipeline, threading.Event())
+    with sqlite3.connect(tmp_path / "erp.db") as erp:  # stamped before everything already read
+        erp.execute("INSERT INTO enlevements (numero, date_enlevement, code_dechet, libelle, poids_kg, etat, "
+                    "conditionnement, nb_colis, code_traitement, cap, updated_at) SELECT 'ENL-0999', "
+                    "date_enlevement, code_dechet, libelle, poids_kg, etat, conditionnement, nb_colis, "
+                    "code_traitement, cap, '2026-03-01 09:00:00' FROM enlevements WHERE numero = 'ENL-1001'")
+    clock.now += 30
+    assert "found_late" not in ingest(pipeline, threading.Event())
+    clock.now += DEFAULTS.reconcile_seconds
+    counts = ingest(pipeline, threading.Event())
+    assert (counts["found_late"], counts["new"]) == (1, 1)
+    assert "ENL-0999" in {r.record_key for r in pipeline.store.records()}
