@@ -38,7 +38,7 @@ from connector.sources.sql_query import (
 )
 from connector.sources.sql_values import cursor_distance, decode_value, encode_value, row_hash, to_plain
 
-__all__ = ["SqlSource", "encode_cursor"]
+__all__ = ["SqlSource"]
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,7 @@ class _StoreAck:
     cursors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def encode_cursor(value: Any) -> str:
+def _encode_cursor(value: Any) -> str:
     """A cursor value as the key map keeps it: its ``repr`` (type included, so ``1`` and ``"1"``
     differ; cheap, which matters when a reconciliation compares every row)."""
     return repr(to_plain(value))
@@ -254,7 +254,6 @@ class SqlSource:
             if batch.records or batch.problems or batch.ack_token.prune_upto is not None:
                 batch.checkpoint = state.to_checkpoint()
                 yield batch  # committed (and pruned) before the key map is compared
-                batch = SourceBatch(records=[], ack_token=_StoreAck([], state.generation))
             yield from self._reconcile(state, store)  # its last batch carries the checkpoint
             return
         batch.checkpoint = state.to_checkpoint()
@@ -283,7 +282,7 @@ class SqlSource:
             page = self._key_page(key_cursor_page(rel, cursor, spec.key, state.safe, state.rec_pos,
                                                   _RECONCILE_PAGE))
             compared += len(page)
-            keyed = [(join_key(values), encode_cursor(value), values)
+            keyed = [(join_key(values), _encode_cursor(value), values)
                      for *values, value in page if None not in values]
             known = store.cursors([k for k, _, _ in keyed])
             wanted = [values for k, c, values in keyed if known.get(k) != c]
@@ -373,7 +372,7 @@ class SqlSource:
                 known[ident] = digest  # the same key twice in one page: hand over once
                 ack.pairs.append((ident, digest))
             if cursor and isinstance(item, SourceRecord) and (changed or every_cursor):
-                ack.cursors.append((ident, encode_cursor(item.values[cursor])))
+                ack.cursors.append((ident, _encode_cursor(item.values[cursor])))
         return batch
 
     def _hashed(self, rows: list[_Row]) -> list[tuple[SourceRecord | RowProblem, str]]:
