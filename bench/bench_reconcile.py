@@ -111,16 +111,18 @@ def child(url: str, state_dir: Path, reconcile: float, late: int, batch_size: in
 
 
 def run_child(url: str, state_dir: Path, reconcile: float, late: int, batch_size: int) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--child", url, str(state_dir), str(reconcile), str(late),
-                           str(batch_size)], capture_output=True, text=True, check=False)
+    command = [sys.executable, __file__, "--child", url, str(state_dir), str(reconcile), str(late),
+               str(batch_size)]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise SystemExit(f"child failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--late", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--only", nargs="*", default=["sqlite", "postgresql", "mariadb"])
