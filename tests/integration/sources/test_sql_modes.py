@@ -84,8 +84,10 @@ def test_cursor_row_committed_late_with_older_timestamp_is_found(db: Db, state_d
     assert engine.checkpoint["safe"] is not None
     assert engine.src._hash_store().count() == 1  # rows 1 and 2 forgotten, 3 (read later) kept
     db.insert(enlevements, row(4, T0 + timedelta(seconds=10)))  # equal to the safe point: too late
-    db.insert(enlevements, row(5, T0 + timedelta(seconds=11)))
+    db.insert(enlevements, row(5, T0 + timedelta(seconds=11)))  # for the cursor...
     assert engine.poll() == ["5"]
+    clock.now += 300
+    assert engine.poll() == ["4"]  # ...but not for the reconciliation (test_sql_late_commits.py)
 
 
 def test_cursor_updated_row_is_read_again_unchanged_one_is_not(db: Db, state_dir: Path) -> None:
