@@ -302,6 +302,8 @@ def store_batch(
         if batch.checkpoint is not None:
             store.put_checkpoint(session, binding.mapping.name, batch.checkpoint)
     counts["read"] += len(batch.records) + len(batch.problems)
+    if batch.found_late:  # missed by the source's fast path, found by its completeness check
+        counts["found_late"] += batch.found_late
     return counts
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from connector.sources.base import RowProblem, Source, SourceBatch, SourceRecord, WriteBack
-from connector.sources.csv_folder import CsvFolderSource
+from connector.sources.csv_folder import CsvFolderSource, SkippedFile
 from connector.sources.specs import CsvSourceSpec, SqlSourceSpec
 
 __all__ = [
     "CsvFolderSource",
     "RowProblem",
+    "SkippedFile",
     "Source",
     "SourceBatch",
     "SourceRecord",

@@ -63,6 +63,9 @@ class SourceBatch:
     """The source's position after this batch; stored by the engine with the records."""
     ack_token: Any = None
     """Opaque to the engine; passed back to :meth:`Source.acknowledge` (a file to move...)."""
+    found_late: int = 0
+    """Records of this batch that the source's fast path had missed and a completeness check
+    found (a row committed below a SQL cursor's safe point); counted as ``found_late``."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,11 @@
 """CSV drop folder: the files an ERP exports, read once each, moved aside, answered by receipts.
 
+A file is read only once it is *quiet*: its own last change (the later of its modification and
+status-change times) is at least ``stable_seconds`` old, so a one-shot command judges it as well as
+the daemon does. What it looked like then (size, times, inode) is checked again after reading and
+before moving: a file that changed meanwhile stays where it is and is read again whole once quiet
+(its rows already ingested are recognised by the engine's (mapping, key, payload hash) dedupe).
+
 The checkpoint remembers the identity (name, size, SHA-256) of files already ingested, so an
 identical re-drop produces nothing new, and the line reached inside the current file, so a crash
 replays at most one batch. Files move only in :meth:`CsvFolderSource.acknowledge`, after the
@@ -28,13 +34,49 @@ from connector.sources.csv_text import FileFacts, inspect_file
 from connector.sources.receipts import receipt_path, update_receipt
 from connector.sources.specs import CsvSourceSpec
 
-__all__ = ["CsvFolderSource"]
+__all__ = ["CsvFolderSource", "SkippedFile"]
 
 log = structlog.get_logger(__name__)
 
 _COMPANIONS = (".done", ".ok")
 _DONE_LIMIT = 500
 """Identities kept in the checkpoint; an older re-drop is read again and deduped by the engine."""
+_UNFINISHED_FACTOR = 5
+"""Quiet periods a file without a final line end waits before it is read as it is."""
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file of the drop folder not read (yet), and why, in words an operator acts on."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a file looked like when it was judged quiet; any change makes it another file."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> _Snapshot:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+    @property
+    def last_change(self) -> float:
+        """Seconds since the epoch of the last write (or of a copy tool setting the times back)."""
+        return max(self.mtime_ns, self.ctime_ns) / 1e9
+
+
+def _snapshot(path: Path) -> _Snapshot | None:
+    try:
+        return _Snapshot.of(path.stat())
+    except OSError:  # gone (moved by someone else) or unreadable
+        return None
 
 
 @dataclass(frozen=True)
@@ -45,19 +87,24 @@ class _Move:
     to: str
     note: str | None = None
     error: str | None = None
+    snapshot: _Snapshot | None = None
+    """The file as it was judged quiet: if it changed since, it is not moved."""
 
 
 class CsvFolderSource:
     """Reads the stable CSV files of a drop folder, oldest first."""
 
     def __init__(self, spec: CsvSourceSpec, *, base_dir: Path, mapping_name: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
+        """``clock``: wall-clock seconds since the epoch, compared with the files' own times."""
         self.spec = spec
         self.name = mapping_name
         folder = Path(spec.folder)
         self.folder = folder if folder.is_absolute() else base_dir / folder
         self._clock = clock
-        self._seen: dict[str, tuple[int, int, float]] = {}
+        self._skipped: dict[str, str] = {}
+        self._announced: dict[str, str] = {}
+        """File name → kind of the reason last logged for it (logged again when it changes)."""
         self._receipts_lock = threading.Lock()
 
     def _sub(self, name: str) -> Path:
@@ -75,59 +122,124 @@ class CsvFolderSource:
 
     def stable_files(self) -> list[Path]:
         """Files matching the pattern that nobody is still writing, oldest first."""
+        return [path for path, _ in self._scan()]
+
+    def skipped_files(self) -> list[SkippedFile]:
+        """Files of the last pass that were not read, with the reason (for ``preview``, ``check``)."""
+        return [SkippedFile(name, reason) for name, reason in sorted(self._skipped.items())]
+
+    def _quiet_reason(self, snap: _Snapshot, now: float) -> str | None:
+        """Why a file is not quiet yet, or None when it is."""
+        quiet = self.spec.stable_seconds
+        if quiet <= 0:
+            return None
+        age = now - snap.last_change
+        if age >= quiet:
+            return None
+        if age < -1:  # a file server's clock ahead of ours: it waits until ours passes it
+            return (f"modified {-age:.0f} s in the future (its clock is ahead of this machine's), "
+                    f"quiet period {quiet:g} s")
+        return f"modified {max(age, 0):.0f} s ago, quiet period {quiet:g} s"
+
+    def _unfinished(self, snap: _Snapshot) -> str | None:
+        """A quiet file whose last line has no line end: a buffered writer cut mid-line and paused?
+
+        It waits ``_UNFINISHED_FACTOR`` quiet periods before being read as it is (an export
+        that simply lacks a final line end is then read; a truly cut line is reported).
+        """
+        limit = self.spec.stable_seconds * _UNFINISHED_FACTOR
+        age = self._clock() - snap.last_change
+        if limit <= 0 or age >= limit:
+            return None
+        return (f"its last line has no line end (a writer stopped mid-line?); modified {max(age, 0):.0f} s "
+                f"ago, read as it is after {limit:g} s without change")
+
+    def _skip(self, name: str, reason: str) -> None:
+        self._skipped[name] = reason
+        kind = reason.split(" ", 1)[0]
+        if self._announced.get(name) != kind:
+            log.info("csv_file_waiting", mapping=self.name, file=name, reason=reason)
+            self._announced[name] = kind
+
+    def _scan(self) -> list[tuple[Path, _Snapshot]]:
         if not self.folder.is_dir():
             raise SourceError(f"drop folder {self.folder} does not exist", folder=str(self.folder))
         now = self._clock()
         pattern = self.spec.pattern.lower()
-        ready: list[tuple[int, str, Path]] = []
-        present: set[str] = set()
+        ready: list[tuple[int, str, Path, _Snapshot]] = []
+        skipped: dict[str, str] = {}
         for entry in os.scandir(self.folder):
             name = entry.name
             if name.startswith(".") or not entry.is_file() or not fnmatch.fnmatch(name.lower(), pattern):
                 continue
-            present.add(name)
-            stat = entry.stat()
+            try:
+                snap = _Snapshot.of(entry.stat())
+            except OSError:  # gone between listing and stat
+                continue
             path = Path(entry.path)
             if self._companions(path):
-                ready.append((stat.st_mtime_ns, name, path))
+                ready.append((snap.mtime_ns, name, path, snap))
                 continue
             if self.spec.require_done_file:
+                skipped[name] = "waiting for its .done or .ok companion file (require_done_file = true)"
                 continue
-            state = (stat.st_size, stat.st_mtime_ns)
-            seen = self._seen.get(name)
-            if seen is None or seen[:2] != state:
-                self._seen[name] = (*state, now)
-                seen = self._seen[name]
-            if now - seen[2] >= self.spec.stable_seconds:
-                ready.append((stat.st_mtime_ns, name, path))
-        for gone in set(self._seen) - present:
-            del self._seen[gone]
-        return [p for _, _, p in sorted(ready)]
+            reason = self._quiet_reason(snap, now)
+            if reason is None:
+                ready.append((snap.mtime_ns, name, path, snap))
+            else:
+                skipped[name] = reason
+        listed = set(skipped) | {name for _, name, _, _ in ready}
+        self._announced = {n: k for n, k in self._announced.items() if n in listed}
+        self._skipped = {}
+        for name, reason in skipped.items():
+            self._skip(name, reason)  # logged once per file, not at every poll
+        return [(p, snap) for _, _, p, snap in sorted(ready)]
+
+    def _changed_since(self, path: Path, snap: _Snapshot, when: str) -> bool:
+        """True (and said) when the file is no longer what was judged quiet."""
+        now = _snapshot(path)
+        if now == snap:
+            return False
+        what = "disappeared" if now is None else (
+            f"changed {when} (size {snap.size} → {now.size} bytes)" if now.size != snap.size
+            else f"changed {when} (same size, rewritten)")
+        reason = f"{what}: not moved; read again whole once quiet for {self.spec.stable_seconds:g} s"
+        log.warning("csv_file_changed_while_read", mapping=self.name, file=path.name, reason=reason)
+        if now is not None:
+            self._skipped[path.name] = reason
+        return True
 
     # --- reading ----------------------------------------------------------------------------
 
     def read(self, checkpoint: Mapping[str, Any] | None) -> Iterator[SourceBatch]:
         done: dict[str, str] = dict((checkpoint or {}).get("done", {}))
         current = (checkpoint or {}).get("current") or {}
-        for path in self.stable_files():
+        for path, snap in self._scan():
             try:
                 facts = inspect_file(path, self.spec.encoding)
             except OSError as exc:  # vanished or locked by the writer: try again next pass
                 log.warning("csv_file_unreadable", file=str(path), error=str(exc))
                 continue
+            complete = facts.ends_with_newline or facts.size == 0 or self._companions(path)
+            unfinished = None if complete else self._unfinished(snap)
+            if unfinished is not None:
+                self._skip(path.name, unfinished)
+                continue
             fid = f"{path.name}|{facts.identity}"
             if fid in done:
+                if self._changed_since(path, snap, "while it was hashed"):
+                    continue
                 to = "processed" if done[fid] == "p" else "rejected"
                 note = (f"{path.name}: identical (same name, size and SHA-256 {facts.sha256}) to a file "
                         f"already ingested; nothing was read from it again.\n")
                 yield SourceBatch(records=[], checkpoint=_checkpoint(done, None),
-                                  ack_token=_Move(path, to, note=note))
+                                  ack_token=_Move(path, to, note=note, snapshot=snap))
                 continue
             resume = int(current.get("line", 0)) if current.get("file") == fid else 0
-            yield from self._read_file(path, facts, fid, done, resume)
+            yield from self._read_file(path, facts, fid, done, resume, snap)
 
     def _read_file(self, path: Path, facts: FileFacts, fid: str, done: dict[str, str],
-                   resume: int) -> Iterator[SourceBatch]:
+                   resume: int, snap: _Snapshot) -> Iterator[SourceBatch]:
         reader = CsvFileReader(path, facts, key=self.spec.key, delimiter=self.spec.delimiter,
                                max_field_chars=self.spec.max_field_chars,
                                origin_prefix=f"{self.folder.name}/{path.name}")
@@ -141,19 +253,27 @@ class CsvFolderSource:
                                       checkpoint=_checkpoint(done, {"file": fid, "line": previous.last_line}))
                 previous = rb
         except FileRejected as exc:
+            if self._changed_since(path, snap, "while it was read"):
+                yield SourceBatch([], checkpoint=_checkpoint(done, None))
+                return
             reason = str(exc)
             log.warning("csv_file_rejected", file=path.name, reason=reason)
             done[fid] = "r"
             problem = RowProblem(origin=f"{self.folder.name}/{path.name}", reason=reason, unit=path.name)
             yield SourceBatch([], [problem], checkpoint=_checkpoint(done, None),
-                              ack_token=_Move(path, "rejected", error=reason))
+                              ack_token=_Move(path, "rejected", error=reason, snapshot=snap))
             return
         except OSError as exc:
             raise SourceError(f"cannot read {path}: {exc}", file=str(path)) from exc
+        if self._changed_since(path, snap, "while it was read"):
+            # The last batch holds the line the writer may have been in the middle of: it is not
+            # handed over; the whole file is read again (new identity) once quiet.
+            yield SourceBatch([], checkpoint=_checkpoint(done, None))
+            return
         done[fid] = "p"
         last = previous or RowBatch()
         yield SourceBatch(last.records, last.problems, checkpoint=_checkpoint(done, None),
-                          ack_token=_Move(path, "processed"))
+                          ack_token=_Move(path, "processed", snapshot=snap))
 
     # --- after the engine committed --------------------------------------------------------
 
@@ -161,6 +281,8 @@ class CsvFolderSource:
         move = batch.ack_token
         if not isinstance(move, _Move) or not move.path.exists():
             return
+        if move.snapshot is not None and self._changed_since(move.path, move.snapshot, "before it was moved"):
+            return  # its identity in the checkpoint is the old content's: the new one is read whole
         target_dir = self._sub(self.spec.processed_folder if move.to == "processed"
                                else self.spec.rejected_folder)
         target = _move_aside(move.path, target_dir)
@@ -172,7 +294,6 @@ class CsvFolderSource:
                 "Fix the export and drop the file again (a new name is not needed).\n", encoding="utf-8")
         if move.note is not None:
             (target_dir / f"{target.name}.note.txt").write_text(move.note, encoding="utf-8")
-        self._seen.pop(move.path.name, None)
         log.info("csv_file_moved", file=move.path.name, to=str(target))
 
     def write_back(self, updates: Sequence[WriteBack]) -> None:
@@ -188,7 +309,8 @@ class CsvFolderSource:
                     raise SourceError(f"cannot write the receipt of {unit}: {exc}", unit=unit) from exc
 
     def close(self) -> None:
-        self._seen.clear()
+        self._skipped.clear()
+        self._announced.clear()
 
 
 def _checkpoint(done: dict[str, str], current: dict[str, Any] | None) -> dict[str, Any]:

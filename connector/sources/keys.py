@@ -16,7 +16,9 @@ NULL_MARKERS = frozenset({"", "null", "\\n", "none"})
 
 def join_key(parts: Sequence[object]) -> str:
     """Join key values with ``|``, escaping ``\\`` and ``|`` inside values."""
-    return "|".join(str(p).replace("\\", "\\\\").replace("|", "\\|") for p in parts)
+    texts = [str(p) for p in parts]
+    return "|".join(t.replace("\\", "\\\\").replace("|", "\\|") if "\\" in t or "|" in t else t
+                    for t in texts)
 
 
 def split_key(key: str) -> list[str]:

@@ -27,8 +27,9 @@ class CsvSourceSpec(_Spec):
     """``auto`` sniffs ``;`` or ``,``; or give the character."""
     encoding: str = "auto"
     """``auto`` detects UTF-8 (with or without BOM), cp1252 or latin-1; or give the codec."""
-    stable_seconds: float = 2.0
-    """A file is read only once its size has not changed for this long (or a .done/.ok exists)."""
+    stable_seconds: float = Field(default=60.0, ge=0)
+    """Quiet period: a file is read only once its own last change (modification or status-change
+    time) is this old, or a .done/.ok companion exists; 0 reads files at once."""
     require_done_file: bool = False
     processed_folder: str = "processed"
     rejected_folder: str = "rejected"
@@ -59,8 +60,12 @@ class SqlSourceSpec(_Spec):
     key: list[str]
     mode: Literal["cursor", "flag", "scan"] = "cursor"
     cursor_column: str | None = None
-    lag_seconds: float = 5.0
+    lag_seconds: float = Field(default=5.0, ge=0)
     """Cursor mode: rows newer than now − lag are read again next time (late commits)."""
+    reconcile_seconds: float = Field(default=300.0, ge=0)
+    """Cursor mode: every this many seconds, compare the key and cursor value of every row at or
+    below the safe point with what was handed over, and read the rows a long transaction
+    committed there (found late: logged and counted). 0 turns it off."""
     flag_column: str | None = None
     flag_value: str | None = None
     """Flag mode: rows where ``flag_column = flag_value`` are to be sent."""

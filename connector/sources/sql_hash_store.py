@@ -6,6 +6,10 @@ poll (*generation*) that handed them over, and drops a generation once the safe 
 Writes happen only in ``acknowledge`` (after the engine committed), so a crash can make a row be
 handed over again (a no-op for the engine) but never lost. The *epoch* ties the file to the
 engine's checkpoint: a state store rebuilt from scratch starts a new epoch and forgets the file.
+
+Cursor mode also keeps a *key map*: key → cursor value of every row handed over (never pruned,
+~40 MB for 1,000,000 rows), which the reconciliation compares with the source to find rows a
+long transaction committed below the safe point.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class HashStore:
         self._db.execute("CREATE TABLE IF NOT EXISTS hashes (k TEXT PRIMARY KEY, h TEXT, g INTEGER) "
                          "WITHOUT ROWID")
         self._db.execute("CREATE INDEX IF NOT EXISTS ix_hashes_g ON hashes (g)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS keymap (k TEXT PRIMARY KEY, c TEXT) WITHOUT ROWID")
 
     def epoch(self) -> str | None:
         with self._lock:
@@ -42,26 +47,37 @@ class HashStore:
         with self._lock:
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM hashes")
+            self._db.execute("DELETE FROM keymap")
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
             self._db.execute("COMMIT")
         return epoch
 
     def lookup(self, keys: Sequence[str]) -> dict[str, str]:
+        """Key → content hash last handed over."""
+        return self._select("SELECT k, h FROM hashes", keys)
+
+    def cursors(self, keys: Sequence[str]) -> dict[str, str]:
+        """Key → cursor value (encoded) last handed over, from the key map."""
+        return self._select("SELECT k, c FROM keymap", keys)
+
+    def _select(self, sql: str, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         with self._lock:
             for i in range(0, len(keys), 500):
                 part = list(keys[i : i + 500])
                 marks = ",".join("?" * len(part))
-                found.update(self._db.execute(f"SELECT k, h FROM hashes WHERE k IN ({marks})", part))
+                found.update(self._db.execute(f"{sql} WHERE k IN ({marks})", part))
         return found
 
     def save(self, pairs: Iterable[tuple[str, str]], generation: int = 0,
-             prune_upto: int | None = None) -> None:
-        """Record handed-over rows; drop generations the safe point has passed, in one transaction."""
+             prune_upto: int | None = None, cursors: Iterable[tuple[str, str]] = ()) -> None:
+        """Record handed-over rows (hashes, and cursor values in the key map); drop generations
+        the safe point has passed; in one transaction."""
         with self._lock:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?)",
                                  ((k, h, generation) for k, h in pairs))
+            self._db.executemany("INSERT OR REPLACE INTO keymap VALUES (?, ?)", cursors)
             if prune_upto is not None:
                 self._db.execute("DELETE FROM hashes WHERE g <= ?", (prune_upto,))
             self._db.execute("COMMIT")

@@ -28,6 +28,8 @@ __all__ = [
     "cursor_page",
     "expand_env",
     "flag_page",
+    "key_cursor_page",
+    "rows_with_keys",
     "scan_page",
 ]
 
@@ -112,6 +114,27 @@ def null_cursor_page(rel: Relation, cursor: str, key: Sequence[str], position: S
     if position is not None:
         query = query.where(after_position(keys, position))
     return query.order_by(*keys).limit(limit)
+
+
+def key_cursor_page(rel: Relation, cursor: str, key: Sequence[str], safe: Any,
+                    position: Sequence[Any] | None, limit: int) -> sa.Select[Any]:
+    """Key and cursor value of the rows at or below the safe point, in key order (reconciliation)."""
+    keys = [rel.col(k) for k in key]
+    query = sa.select(*keys, rel.col(cursor)).where(rel.col(cursor) <= safe)
+    if position is not None:
+        query = query.where(after_position(keys, position))
+    return query.order_by(*keys).limit(limit)
+
+
+def rows_with_keys(rel: Relation, key: Sequence[str], wanted: Sequence[Sequence[Any]]) -> sa.Select[Any]:
+    """Whole rows whose key is one of ``wanted`` (each a tuple of key values), in key order."""
+    keys = [rel.col(k) for k in key]
+    where: sa.ColumnElement[bool]
+    if len(keys) == 1:
+        where = keys[0].in_([values[0] for values in wanted])
+    else:
+        where = sa.or_(*(sa.and_(*(c == v for c, v in zip(keys, values, strict=True))) for values in wanted))
+    return _select(rel).where(where).order_by(*keys)
 
 
 def flag_page(rel: Relation, flag: str, value: str | None, key: Sequence[str],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,12 @@ from connector.sources.sql_query import (
     cursor_page,
     expand_env,
     flag_page,
+    key_cursor_page,
     null_cursor_page,
+    rows_with_keys,
     scan_page,
 )
-from connector.sources.sql_values import decode_value, encode_value, row_hash, to_plain
+from connector.sources.sql_values import cursor_distance, decode_value, encode_value, row_hash, to_plain
 
 __all__ = ["SqlSource"]
 
@@ -44,15 +46,25 @@ _Row = tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]
 _FLAG_SEEN_LIMIT = 5000
 """Flagged rows remembered (until the write-back clears their flag) so they are handed over once;
 beyond it a row is handed over again and the engine's payload-hash dedupe makes that a no-op."""
+_RECONCILE_PAGE = 5000
+"""Keys compared per reconciliation page (two narrow columns: cheap to read, bounded memory)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _StoreAck:
-    """Hashes to remember once the engine committed the batch, and generations to forget."""
+    """Hashes (and key-map cursor values) to remember once the engine committed the batch, and
+    generations to forget."""
 
     pairs: list[tuple[str, str]]
     generation: int
     prune_upto: int | None = None
+    cursors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _encode_cursor(value: Any) -> str:
+    """A cursor value as the key map keeps it: its ``repr`` (type included, so ``1`` and ``"1"``
+    differ; cheap, which matters when a reconciliation compares every row)."""
+    return repr(to_plain(value))
 
 
 def _validate(spec: SqlSourceSpec) -> None:
@@ -161,6 +173,14 @@ class SqlSource:
         except SQLAlchemyError as exc:
             raise self._error(f"cannot read {self.relation().label}", exc) from exc
 
+    def _key_page(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+        """Plain tuples (key values..., cursor value): the reconciliation's narrow pages."""
+        try:
+            with self.engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(query).all()]
+        except SQLAlchemyError as exc:
+            raise self._error(f"cannot read {self.relation().label}", exc) from exc
+
     def _fetch_children(self, conn: sa.Connection, values: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         if not self._children:
             return {}
@@ -204,6 +224,8 @@ class SqlSource:
         store = self._hash_store()
         if state.epoch is None or state.epoch != store.epoch():
             state.epoch = store.start_epoch()  # remembered rows no longer match: hand over again
+            # The key map went with the hashes: the next reconciliation rebuilds it.
+            state.rec_seed, state.rec_pos, state.rec_at = state.safe is not None, None, None
         full = state.position is None
         started = self._clock()
         highest = state.highest()
@@ -213,25 +235,88 @@ class SqlSource:
                 yield batch
         while True:
             rows = self._page(cursor_page(rel, cursor, spec.key, state.safe, state.position, spec.batch_size))
-            batch = self._changed(self._hashed(rows), store)
-            batch.ack_token = _StoreAck(batch.ack_token, state.generation)
+            batch = self._changed(self._hashed(rows), store, state.generation)
             for values, _ in rows:
                 highest = values[cursor] if highest is None else max(highest, values[cursor])
             if rows:
                 last = rows[-1][0]
                 state.position = (last[cursor], [last[k] for k in spec.key])
             if len(rows) < spec.batch_size:
-                generation = state.generation
-                prune = state.finish_poll(started=started, ended=self._clock(), highest=highest,
-                                          lag=spec.lag_seconds, full=full)
-                batch.ack_token = _StoreAck(batch.ack_token.pairs, generation, prune)
-                batch.checkpoint = state.to_checkpoint()
-                if batch.records or batch.problems or batch.checkpoint != before:
-                    yield batch
-                return
+                batch.ack_token.prune_upto = state.finish_poll(
+                    started=started, ended=self._clock(), highest=highest, lag=spec.lag_seconds, full=full)
+                break
             if batch.records or batch.problems:
                 batch.checkpoint = state.to_checkpoint()
                 yield batch
+        if spec.reconcile_seconds <= 0:  # the key map is not kept: rebuild it if turned on again
+            state.rec_seed, state.rec_pos = True, None
+        elif state.reconcile_due(self._clock(), spec.reconcile_seconds):
+            if batch.records or batch.problems or batch.ack_token.prune_upto is not None:
+                batch.checkpoint = state.to_checkpoint()
+                yield batch  # committed (and pruned) before the key map is compared
+            yield from self._reconcile(state, store)  # its last batch carries the checkpoint
+            return
+        batch.checkpoint = state.to_checkpoint()
+        if batch.records or batch.problems or batch.checkpoint != before:
+            yield batch
+
+    def _reconcile(self, state: CursorState, store: HashStore) -> Iterator[SourceBatch]:
+        """Compare every row at or below the safe point (key, cursor value) with the key map.
+
+        A row the map does not know, or whose cursor value differs, was committed below the safe
+        point after the cursor had moved past it (a transaction longer than the lag): it is read
+        whole and handed over, and reported as found late. Pages of ``_RECONCILE_PAGE`` keys, rows
+        read ``batch_size`` at a time; the position is kept in the checkpoint so that an
+        interruption resumes (at the page being compared) at the next poll.
+        """
+        rel, spec = self.relation(), self.spec
+        cursor = spec.cursor_column or ""
+        previous = state.rec_at
+        if state.safe is None:  # every row is above the safe point and read by each poll
+            state.rec_at, state.rec_pos = self._clock(), None
+            yield SourceBatch(records=[], checkpoint=state.to_checkpoint(),
+                              ack_token=_StoreAck([], state.generation))
+            return
+        compared = found = 0
+        while True:
+            page = self._key_page(key_cursor_page(rel, cursor, spec.key, state.safe, state.rec_pos,
+                                                  _RECONCILE_PAGE))
+            compared += len(page)
+            keyed = [(join_key(values), _encode_cursor(value), values)
+                     for *values, value in page if None not in values]
+            known = store.cursors([k for k, _, _ in keyed])
+            wanted = [values for k, c, values in keyed if known.get(k) != c]
+            for i in range(0, len(wanted), spec.batch_size):
+                rows = self._page(rows_with_keys(rel, spec.key, wanted[i : i + spec.batch_size]))
+                batch = self._changed(self._hashed(rows), store, state.generation, every_cursor=True)
+                if not state.rec_seed:
+                    batch.found_late = len(batch.records)
+                    for record in batch.records:
+                        self._log_late(record, state.safe, previous)
+                found += len(batch.records)
+                batch.checkpoint = state.to_checkpoint()  # still at this page: redone if interrupted
+                yield batch
+            if len(page) == _RECONCILE_PAGE:
+                state.rec_pos = [to_plain(v) for v in page[-1][:-1]]
+                continue
+            if state.rec_seed or found:
+                log.info("sql_reconciled", mapping=self.name, rows_compared=compared,
+                         handed_over=found, key_map_built=state.rec_seed)
+            state.rec_at, state.rec_pos, state.rec_seed = self._clock(), None, False
+            yield SourceBatch(records=[], checkpoint=state.to_checkpoint(),
+                              ack_token=_StoreAck([], state.generation))
+            return
+
+    def _log_late(self, record: SourceRecord, safe: Any, previous: float | None) -> None:
+        cursor = self.spec.cursor_column or ""
+        value = record.values.get(cursor)
+        log.warning(
+            "sql_row_found_late", mapping=self.name, key=record.key, cursor_value=str(value),
+            safe_point=str(safe), behind_safe_point=cursor_distance(safe, value),
+            missed_for_at_most_s=None if previous is None else round(self._clock() - previous, 1),
+            advice=f"its transaction committed after the cursor had passed {cursor}={value}; "
+                   f"raise lag_seconds (now {self.spec.lag_seconds:g}) above the longest write "
+                   f"transaction to read such rows without waiting for the reconciliation")
 
     def _null_cursor_batches(self, store: HashStore, generation: int) -> Iterator[SourceBatch]:
         """Rows with a NULL cursor, as rejections a person sees, instead of rows silently never read.
@@ -256,27 +341,38 @@ class SqlSource:
                 if isinstance(item, SourceRecord):
                     item = self._problem(values, cursor, reason, key=item.key)
                 items.append((item, row_hash(values, {})))
-            batch = self._changed(items, store)
-            batch.ack_token = _StoreAck(batch.ack_token, generation)
+            batch = self._changed(items, store, generation)
             if batch.problems:
                 yield batch
             if len(rows) < spec.batch_size:
                 return
             position = [rows[-1][0][k] for k in spec.key]
 
-    def _changed(self, items: list[tuple[SourceRecord | RowProblem, str]], store: HashStore) -> SourceBatch:
-        """Records and problems whose content differs from what was last handed over."""
+    def _changed(self, items: list[tuple[SourceRecord | RowProblem, str]], store: HashStore,
+                 generation: int, *, every_cursor: bool = False) -> SourceBatch:
+        """Records and problems whose content differs from what was last handed over.
+
+        In cursor mode the acknowledgement also records each handed-over record's cursor value in
+        the key map (with ``every_cursor``, every record's, handed over or not: the reconciliation
+        must not ask again about a row that only lacked its map entry).
+        """
         idents = [i.key if isinstance(i, SourceRecord) else i.origin for i, _ in items]
         known = store.lookup(idents)
-        batch = SourceBatch(records=[], ack_token=[])
+        ack = _StoreAck([], generation)
+        batch = SourceBatch(records=[], ack_token=ack)
+        keep_map = self.spec.mode == "cursor" and self.spec.reconcile_seconds > 0
+        cursor = self.spec.cursor_column if keep_map else None
         for (item, digest), ident in zip(items, idents, strict=True):
-            if known.get(ident) != digest:
+            changed = known.get(ident) != digest
+            if changed:
                 if isinstance(item, SourceRecord):
                     batch.records.append(item)
                 else:
                     batch.problems.append(item)
                 known[ident] = digest  # the same key twice in one page: hand over once
-                batch.ack_token.append((ident, digest))
+                ack.pairs.append((ident, digest))
+            if cursor and isinstance(item, SourceRecord) and (changed or every_cursor):
+                ack.cursors.append((ident, _encode_cursor(item.values[cursor])))
         return batch
 
     def _hashed(self, rows: list[_Row]) -> list[tuple[SourceRecord | RowProblem, str]]:
@@ -327,8 +423,7 @@ class SqlSource:
             epoch, position = store.start_epoch(), None
         while True:
             rows = self._page(scan_page(rel, spec.key, position, spec.batch_size))
-            batch = self._changed(self._hashed(rows), store)
-            batch.ack_token = _StoreAck(batch.ack_token, 0)
+            batch = self._changed(self._hashed(rows), store, 0)
             if rows:
                 position = [rows[-1][0][k] for k in spec.key]
             done = len(rows) < spec.batch_size
@@ -341,8 +436,8 @@ class SqlSource:
 
     def acknowledge(self, batch: SourceBatch) -> None:
         ack = batch.ack_token
-        if isinstance(ack, _StoreAck) and (ack.pairs or ack.prune_upto is not None):
-            self._hash_store().save(ack.pairs, ack.generation, ack.prune_upto)
+        if isinstance(ack, _StoreAck) and (ack.pairs or ack.cursors or ack.prune_upto is not None):
+            self._hash_store().save(ack.pairs, ack.generation, ack.prune_upto, ack.cursors)
 
     # --- writing back ------------------------------------------------------------------------
 

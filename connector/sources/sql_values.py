@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["decode_value", "encode_value", "row_hash", "to_plain"]
+__all__ = ["cursor_distance", "decode_value", "encode_value", "row_hash", "to_plain"]
 
 _PLAIN = (str, int, float, bool, Decimal, datetime, date, time, timedelta, type(None))
 
@@ -77,3 +77,25 @@ def row_hash(values: Mapping[str, Any], children: Mapping[str, Sequence[Mapping[
     """Short content hash of a row and its child rows: what "this record changed" means."""
     payload = json.dumps([values, children], sort_keys=True, default=_default, separators=(",", ":"))
     return hashlib.blake2b(payload.encode(), digest_size=8).hexdigest()
+
+
+def cursor_distance(upper: Any, lower: Any) -> str | None:
+    """How far ``lower`` is below ``upper``, for a person: ``"12.5 s"`` for dates, ``"3"`` for ids.
+
+    SQLite keeps dates as text: ISO strings are compared as dates. None when it cannot be told.
+    """
+    if isinstance(upper, str) and isinstance(lower, str):
+        try:
+            upper, lower = datetime.fromisoformat(upper), datetime.fromisoformat(lower)
+        except ValueError:
+            return None
+    try:
+        if isinstance(upper, datetime) and isinstance(lower, datetime):
+            return f"{(upper - lower).total_seconds():g} s"
+        if isinstance(upper, int | Decimal) and isinstance(lower, int | Decimal):
+            return f"{upper - lower}"
+        if isinstance(upper, int | float) and isinstance(lower, int | float):
+            return f"{upper - lower:g}"
+    except TypeError:  # naive and aware datetimes, bool...
+        return None
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 from connector.sources import CsvFolderSource, SourceBatch, WriteBack
@@ -10,8 +11,10 @@ from connector.sources.specs import CsvSourceSpec
 
 
 class FakeClock:
+    """Wall clock under the test's control, starting at the real time (files carry real times)."""
+
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = time.time()
 
     def __call__(self) -> float:
         return self.now
@@ -39,20 +42,22 @@ def keys(batches: list[SourceBatch]) -> list[str]:
     return [r.key for b in batches for r in b.records]
 
 
-def test_growing_file_waits_until_size_is_stable(tmp_path: Path) -> None:
+def test_growing_file_waits_until_it_is_quiet(tmp_path: Path) -> None:
     clock = FakeClock()
     source = make(tmp_path, clock, stable_seconds=2)
     path = tmp_path / "inbox" / "e.csv"
     path.write_text("id;x\n1;a\n", encoding="utf-8")
-    assert keys(drain(source)[0]) == []  # first sight: not yet known to be stable
+    assert keys(drain(source)[0]) == []  # just written
+    assert [(f.name, f.reason) for f in source.skipped_files()] == [
+        ("e.csv", "modified 0 s ago, quiet period 2 s")]
     clock.now += 1.5
     with path.open("a", encoding="utf-8") as fh:
         fh.write("2;b\n")
-    assert keys(drain(source)[0]) == []  # changed: the delay starts again
-    clock.now += 1.5
-    assert keys(drain(source)[0]) == []
+    clock.now = time.time() + 1.5
+    assert keys(drain(source)[0]) == []  # changed: the quiet period starts again
     clock.now += 0.5
     assert keys(drain(source)[0]) == ["1", "2"]
+    assert source.skipped_files() == []
 
 
 def test_done_companion_makes_file_ready_and_moves_with_it(tmp_path: Path) -> None:

@@ -84,8 +84,10 @@ def test_cursor_row_committed_late_with_older_timestamp_is_found(db: Db, state_d
     assert engine.checkpoint["safe"] is not None
     assert engine.src._hash_store().count() == 1  # rows 1 and 2 forgotten, 3 (read later) kept
     db.insert(enlevements, row(4, T0 + timedelta(seconds=10)))  # equal to the safe point: too late
-    db.insert(enlevements, row(5, T0 + timedelta(seconds=11)))
+    db.insert(enlevements, row(5, T0 + timedelta(seconds=11)))  # for the cursor...
     assert engine.poll() == ["5"]
+    clock.now += 300
+    assert engine.poll() == ["4"]  # ...but not for the reconciliation (test_sql_late_commits.py)
 
 
 def test_cursor_updated_row_is_read_again_unchanged_one_is_not(db: Db, state_dir: Path) -> None:
@@ -142,7 +144,9 @@ def _concurrent(db: Db, engine: Engine, write: Any, expected: int) -> None:
 
 
 def test_cursor_inserts_concurrent_with_polls_out_of_order(db: Db, state_dir: Path) -> None:
-    engine = Engine(source(db, state_dir, lag_seconds=0.5, batch_size=7))
+    # Timestamps never grow: once the lag has passed, every new row is back-dated below the safe
+    # point, which only the reconciliation (here every 0.5 s) can find.
+    engine = Engine(source(db, state_dir, lag_seconds=0.5, batch_size=7, reconcile_seconds=0.5))
 
     def write() -> None:
         # Ids in commit order, timestamps jumping back and forth and often equal.
