@@ -170,6 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(BackgroundHTTPServer):
+    setting = "metrics"
+    exposes = "/metrics and /healthz (record counts per state, step health, API budget)"
     registry: CollectorRegistry
     health: Callable[[], HealthReport] | None
 
