@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import ipaddress
 import os
 import re
 import selectors
@@ -38,6 +37,7 @@ from typing import Any
 import structlog
 
 from connector.errors import ConfigError
+from connector.hosts import is_loopback
 from connector.logs import redact
 
 __all__ = ["BackgroundHTTPServer", "SafeHandler", "is_loopback", "port_holder", "read_body", "send"]
@@ -45,16 +45,6 @@ __all__ = ["BackgroundHTTPServer", "SafeHandler", "is_loopback", "port_holder", 
 log = structlog.get_logger("connector.local_http")
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class _Prefixed(io.RawIOBase):
