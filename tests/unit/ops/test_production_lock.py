@@ -81,7 +81,8 @@ def test_bypass_attempts_are_refused(url: str, expected: str) -> None:
 def test_plain_http_beyond_loopback_needs_an_explicit_setting_and_never_for_production() -> None:
     env = {"TDC_TRACKDECHETS__URL": "http://td.example.org/", "TDC_TRACKDECHETS__TOKEN": TOKEN,
            "TDC_TRACKDECHETS__ALLOW_INSECURE_HTTP": "true"}
-    assert "plain http to td.example.org sends the token unencrypted" in " ".join(load_settings(None, env).warnings)
+    warnings = " ".join(load_settings(None, env).warnings)
+    assert "plain http to td.example.org sends the token unencrypted" in warnings
     prod = {**env, "TDC_TRACKDECHETS__URL": "http://api.trackdechets.beta.gouv.fr/",
             "TDC_TRACKDECHETS__ALLOW_PRODUCTION": "true"}
     assert any("plain http" in p for p in problems(prod))
@@ -129,7 +130,8 @@ def test_token_rules(tmp_path: Path, token: str, expected: str | None) -> None:
 
 
 def test_webhook_token_follows_the_same_rules() -> None:
-    found = problems({"TDC_WEBHOOKS__ENABLED": "true", "TDC_WEBHOOKS__TOKEN": "ünicode-webhook-secret-123456"})
+    found = problems({"TDC_WEBHOOKS__ENABLED": "true",
+                      "TDC_WEBHOOKS__TOKEN": "ünicode-webhook-secret-123456"})
     assert any("webhooks.token: contains a non-ASCII character" in p for p in found), found
 
 

@@ -96,7 +96,8 @@ INVALID = [
     pytest.param(
         '[trackdechets]\ntimout = 3\n', {},
         ["config.toml: trackdechets.timout: unknown key (did you mean 'timeout_seconds'?); valid: "
-         "allow_insecure_http, allow_production, rate_limit_per_minute, rate_share, rate_window_seconds, schema_cache_hours, "
+         "allow_insecure_http, allow_production, rate_limit_per_minute, rate_share, rate_window_seconds, "
+         "schema_cache_hours, "
          "timeout_seconds, token, token_file, url"],
         id="unknown-key",
     ),
