@@ -242,3 +242,21 @@ def test_base_server_without_safe_handler_still_reads_the_buffered_head() -> Non
         server.stop()
     with pytest.raises(ConfigError):
         BackgroundHTTPServer("203.0.113.1", 0, Plain).start("unroutable")  # not an address of ours
+
+
+def test_emulator_server_runs_with_limits_and_warns_beyond_loopback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import uvicorn
+
+    from connector.emulator import server as emulator_server
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+    emulator_server.run("127.0.0.1", 7300)
+    assert seen["timeout_keep_alive"] == 5
+    assert seen["limit_concurrency"] == 200
+    assert seen["h11_max_incomplete_event_size"] == 16_384
+    assert "beyond loopback" not in caplog.text
+    emulator_server.run("0.0.0.0", 7300)
+    assert "beyond loopback" in caplog.text
