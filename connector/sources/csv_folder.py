@@ -26,7 +26,14 @@ from connector.sources.base import RowProblem, SourceBatch, WriteBack
 from connector.sources.csv_rows import CsvFileReader, FileRejected, RowBatch
 from connector.sources.csv_text import FileFacts, inspect_file
 from connector.sources.receipts import receipt_path, update_receipt
-from connector.sources.safe_files import Refused, UnsafeEntry, move_refused, scan, write_text_nofollow
+from connector.sources.safe_files import (
+    Refused,
+    UnsafeEntry,
+    inside,
+    move_refused,
+    scan,
+    write_text_nofollow,
+)
 from connector.sources.specs import CsvSourceSpec
 
 __all__ = ["CsvFolderSource"]
@@ -65,8 +72,7 @@ class CsvFolderSource:
         self._refused: list[Refused] = []
 
     def _sub(self, name: str) -> Path:
-        sub = Path(name)
-        return sub if sub.is_absolute() else self.folder / sub
+        return inside(self.folder, Path(name))
 
     def columns(self) -> list[str] | None:
         return None

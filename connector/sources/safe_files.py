@@ -30,6 +30,7 @@ __all__ = [
     "ALLOWED",
     "Refused",
     "UnsafeEntry",
+    "inside",
     "move_refused",
     "open_regular",
     "scan",
@@ -94,6 +95,20 @@ def scan(folder: Path, pattern: str) -> tuple[list[os.DirEntry[str]], list[Refus
             else:
                 refused.append(Refused(Path(entry.path), reason))
     return files, refused
+
+
+def inside(folder: Path, sub: Path) -> Path:
+    """``folder / sub`` for a folder the connector writes into (``processed/``, ``rejected/``,
+    ``receipts/``), refused when it is a symbolic link: whoever can write the drop folder could
+    otherwise point it at the state directory. An absolute setting is the operator's and trusted."""
+    if sub.is_absolute():
+        return sub
+    path = folder / sub
+    if ".." in sub.parts or any((folder / Path(*sub.parts[: i + 1])).is_symlink()
+                                for i in range(len(sub.parts))):
+        raise UnsafeEntry(f"{path} is a symbolic link or leaves the drop folder: the connector writes "
+                          "only into real folders inside it (give an absolute path to write elsewhere)")
+    return path
 
 
 def _open_in(folder: Path, name: str, flags: int, mode: int = 0o600) -> int:

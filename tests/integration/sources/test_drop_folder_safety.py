@@ -154,6 +154,22 @@ def test_error_file_is_not_written_through_a_planted_link(tmp_path: Path, creden
     assert target.read_text(encoding="utf-8") == "keep me"
 
 
+def test_a_subfolder_swapped_for_a_link_is_not_written_into(tmp_path: Path) -> None:
+    source = make(tmp_path)
+    elsewhere = tmp_path / "state"
+    elsewhere.mkdir()
+    (tmp_path / "inbox" / "rejected").symlink_to(elsewhere)  # "rejected/" now points at the state dir
+    (tmp_path / "inbox" / "receipts").symlink_to(elsewhere)
+    (tmp_path / "inbox" / "bad.csv").write_text("", encoding="utf-8")  # empty: to be rejected
+    with pytest.raises(OSError, match="symbolic link or leaves the drop folder"):
+        drain(source)
+    with pytest.raises(Exception, match="symbolic link or leaves the drop folder"):
+        source.write_back([WriteBack("1", "e.csv", None, None, "pending", None, None, "t")])
+    assert list(elsewhere.iterdir()) == []
+    outside = make(tmp_path, rejected_folder=str(elsewhere))  # an absolute path is the operator's
+    assert outside._sub(str(elsewhere)) == elsewhere
+
+
 def test_receipt_link_planted_in_receipts_is_not_merged(tmp_path: Path, credential: Path) -> None:
     source = make(tmp_path)
     receipts = tmp_path / "inbox" / "receipts"

@@ -139,3 +139,19 @@ def _write(tmp_path: Path, token: str) -> Path:
     path = tmp_path / "token"
     path.write_bytes(token.encode("utf-8"))
     return path
+
+
+@pytest.mark.slow  # a process: the CLI's imports take several seconds on a busy machine
+def test_check_with_a_non_ascii_token_is_a_configuration_error_not_a_crash(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TDC_")}
+    env["TDC_TRACKDECHETS__TOKEN"] = "tök-0123456789abcdef0123456789"
+    done = subprocess.run([sys.executable, "-m", "connector", "check"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 78, done.stdout + done.stderr
+    assert "trackdechets.token: contains a non-ASCII character at position 2" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "0123456789abcdef" not in done.stdout + done.stderr
