@@ -75,8 +75,9 @@ def refusal(mode: int) -> str | None:
 
 
 def scan(folder: Path, pattern: str) -> tuple[list[os.DirEntry[str]], list[Refused]]:
-    """Entries of ``folder`` matching ``pattern`` (case-insensitive, dot-files skipped), split into
-    regular files and refused entries. Types come from ``lstat``: links are never followed."""
+    """Entries of ``folder`` matching ``pattern`` (case-insensitive, dot-files and folders skipped),
+    split into regular files and refused entries (links, FIFOs, sockets, devices). Types come from
+    ``lstat``: links are never followed."""
     files: list[os.DirEntry[str]] = []
     refused: list[Refused] = []
     pattern = pattern.lower()
@@ -88,6 +89,8 @@ def scan(folder: Path, pattern: str) -> tuple[list[os.DirEntry[str]], list[Refus
             try:
                 mode = entry.stat(follow_symlinks=False).st_mode
             except FileNotFoundError:  # gone since listing
+                continue
+            if stat.S_ISDIR(mode):  # a folder (processed/ itself, with pattern "*"): never read, left alone
                 continue
             reason = refusal(mode)
             if reason is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import socket
 import stat
 import threading
 from pathlib import Path
@@ -83,11 +84,13 @@ def test_link_to_the_credential_file_is_moved_aside_unread(tmp_path: Path, crede
     assert b"root:" not in all_regular_bytes(tmp_path)
 
 
-def test_fifo_directory_and_socket_are_refused_without_blocking(tmp_path: Path) -> None:
-    source = make(tmp_path)
+def test_fifo_and_socket_are_refused_without_blocking_and_folders_left_alone(tmp_path: Path) -> None:
+    source = make(tmp_path, pattern="*")  # "*" matches processed/ and rejected/ too: never moved
     inbox = tmp_path / "inbox"
     os.mkfifo(inbox / "pipe.csv")
     (inbox / "folder.csv").mkdir()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(inbox / "sock.csv"))
     done = threading.Event()
     result: list[list[SourceBatch]] = []
 
@@ -97,11 +100,14 @@ def test_fifo_directory_and_socket_are_refused_without_blocking(tmp_path: Path) 
 
     threading.Thread(target=run, daemon=True).start()
     assert done.wait(5), "reading the drop folder blocked on a FIFO"
+    sock.close()
     refused = problems(result[0])
+    assert set(refused) == {"pipe.csv", "sock.csv"}
     assert "FIFO" in refused["pipe.csv"]
-    assert "directory" in refused["folder.csv"]
+    assert "socket" in refused["sock.csv"]
     assert stat.S_ISFIFO(os.lstat(inbox / "rejected" / "pipe.csv").st_mode)
-    assert (inbox / "rejected" / "folder.csv").is_dir()
+    assert (inbox / "folder.csv").is_dir()  # a folder is not a drop: left where it is
+    assert drain(source) == []  # and rejected/ is not moved into itself on the next pass
 
 
 def test_swap_after_listing_is_caught_at_open(tmp_path: Path, credential: Path) -> None:
