@@ -25,6 +25,8 @@ __all__ = ["WebhookReceiver", "parse_authorization"]
 log = structlog.get_logger("connector.webhooks")
 
 _MAX_BODY = 1_000_000
+_MAX_EVENTS = 500
+"""Events per call; the platform sends one per change, so more is not a webhook."""
 _ACTIONS = frozenset({"CREATED", "UPDATED", "DELETED"})
 
 
@@ -63,9 +65,11 @@ class _Handler(SafeHandler):
             return
         try:
             events = json.loads(body)
+            if not isinstance(events, list) or len(events) > _MAX_EVENTS:
+                raise ValueError("not a list of at most _MAX_EVENTS events")
             hints = [(_bsd_id(e["id"]), str(e.get("action", "UPDATED"))) for e in events]
         except (ValueError, TypeError, KeyError):
-            self._answer(400, {"error": 'expected [{"action": ..., "id": ...}]'})
+            self._answer(400, {"error": f'expected [{{"action": ..., "id": ...}}], at most {_MAX_EVENTS}'})
             return
         receiver.record(hints)
         self._answer(200, {"received": len(hints)})

@@ -163,14 +163,21 @@ def test_handler_bug_is_a_500_without_traceback(receiver: WebhookReceiver) -> No
         raise RuntimeError("bug in the receiver, token " + SECRET)
 
     receiver.record = broken  # type: ignore[method-assign]
-    answer = post(receiver.port, b"Content-Length: 28\r\n", b'[{"id": "BSD-1", "action": 1}]'[:28])
-    assert answer.startswith(b"HTTP/1.0 500") or answer.split(b" ", 2)[1] in (b"400", b"500")
+    body = b'[{"id": "BSD-1", "action": "UPDATED"}]'
+    answer = post(receiver.port, b"Content-Length: %d\r\n" % len(body), body)
+    assert answer.split(b" ", 2)[1] == b"500", answer
     assert b"Traceback" not in answer
+    assert b"bug in the receiver" not in answer
     assert SECRET.encode() not in answer
 
 
-def test_webhook_ids_must_look_like_ids(receiver: WebhookReceiver) -> None:
-    body = b'[{"id": "' + b"x" * 5000 + b'", "action": "UPDATED"}]'
+@pytest.mark.parametrize("body", [
+    b'[{"id": "' + b"x" * 5000 + b'", "action": "UPDATED"}]',
+    b'[{"id": "BSD-1\\u0000", "action": "UPDATED"}]',
+    b'{"id": "BSD-1"}',
+    b"[" + b",".join([b'{"id": "BSD-1"}'] * 501) + b"]",
+])
+def test_webhook_events_must_look_like_the_platform_s(receiver: WebhookReceiver, body: bytes) -> None:
     answer = post(receiver.port, b"Content-Length: %d\r\n" % len(body), body)
     assert answer.split(b" ", 2)[1] == b"400"
     assert receiver.recorded == []  # type: ignore[attr-defined]
