@@ -77,6 +77,7 @@ class SafeHandler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.settimeout(self.server.read_timeout)
         prefix = self.server._take_prefix(self.connection)
+        self.rfile.close()  # the plain socket reader would miss the head already read
         self.rfile = io.BufferedReader(_Prefixed(prefix, self.connection))
 
     def handle_one_request(self) -> None:
