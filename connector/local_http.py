@@ -111,7 +111,9 @@ class BackgroundHTTPServer(HTTPServer):
     def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
         if not issubclass(handler, SafeHandler):  # the head is read by the loop: the handler must know
             handler = type(handler.__name__, (SafeHandler, handler), {})
-        super().__init__((host, port), handler, bind_and_activate=False)
+        if ":" in host:  # an IPv6 address such as ::1
+            self.address_family = socket.AF_INET6
+        super().__init__((host.strip("[]"), port), handler, bind_and_activate=False)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
@@ -129,7 +131,7 @@ class BackgroundHTTPServer(HTTPServer):
     def base_url(self) -> str:
         host = self.server_address[0]
         name = host.decode() if isinstance(host, bytes) else str(host)
-        return f"http://{name}:{self.port}"
+        return f"http://[{name}]:{self.port}" if ":" in name else f"http://{name}:{self.port}"
 
     @property
     def open_connections(self) -> int:

@@ -251,6 +251,15 @@ def test_base_server_without_safe_handler_still_reads_the_buffered_head() -> Non
         server.stop()
     with pytest.raises(ConfigError):
         BackgroundHTTPServer("203.0.113.1", 0, Plain).start("unroutable")  # not an address of ours
+    six = BackgroundHTTPServer("::1", 0, Plain)
+    try:
+        six.start("ipv6")
+    except ConfigError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        assert httpx.get(six.base_url + "/x", timeout=2).status_code == 204
+    finally:
+        six.stop()
 
 
 def test_emulator_server_runs_with_limits_and_warns_beyond_loopback(
