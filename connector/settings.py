@@ -122,7 +122,7 @@ def normalise_http_url(value: str) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be an http(s) URL with a host, {example}")
     if "@" in parts.netloc or "\\" in text:
-        raise ValueError("must not hold a user name, password or backslash before the host")
+        raise ValueError("must not hold a user name, a password or a backslash")
     try:
         port = parts.port
         host = normalise_host(parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc)
