@@ -176,14 +176,18 @@ class BackgroundHTTPServer(HTTPServer):
         with selectors.DefaultSelector() as selector:
             selector.register(self.socket, selectors.EVENT_READ)
             while not self._stop.is_set():
-                for key, _ in selector.select(timeout=0.1):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
-                    if sock is self.socket:
-                        self._accept(selector)
-                    else:
-                        self._receive(selector, sock)
-                self._expire(selector)
+                try:
+                    for key, _ in selector.select(timeout=0.1):
+                        sock = key.fileobj
+                        assert isinstance(sock, socket.socket)
+                        if sock is self.socket:
+                            self._accept(selector)
+                        else:
+                            self._receive(selector, sock)
+                    self._expire(selector)
+                except Exception as exc:  # the loop must outlive any one connection's surprise
+                    log.error("http_loop_error", setting=self.setting, error=f"{type(exc).__name__}: {exc}")
+                    time.sleep(0.1)
             for sock in list(self._waiting):
                 selector.unregister(sock)
 
