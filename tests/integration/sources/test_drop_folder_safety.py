@@ -257,3 +257,30 @@ def test_receipt_mode_is_configurable(tmp_path: Path, setting: str | None, expec
         os.umask(old)
     path = tmp_path / "inbox" / "receipts" / "e.csv.receipt.csv"
     assert stat.S_IMODE(path.stat().st_mode) == expected
+
+
+def test_a_busy_shared_folder_with_planted_entries_among_real_exports(
+    tmp_path: Path, credential: Path
+) -> None:
+    """Customer shape: 300 exports, 40 links and 10 FIFOs dropped among them by other users."""
+    source = make(tmp_path)
+    inbox = tmp_path / "inbox"
+    for i in range(300):
+        (inbox / f"export_{i:03}.csv").write_text(f"id;x\n{i}-a;1\n{i}-b;2\n", encoding="utf-8")
+    for i in range(40):
+        (inbox / f"z_link_{i:02}.csv").symlink_to(credential if i % 2 else Path("/etc/passwd"))
+    for i in range(10):
+        os.mkfifo(inbox / f"z_fifo_{i}.csv")
+    register_secret(SECRET)
+    batches = drain(source)
+    keys = [r.key for b in batches for r in b.records]
+    assert len(keys) == 600
+    assert len(set(keys)) == 600
+    refused = problems(batches)
+    assert len(refused) == 50
+    processed = sorted(p.name for p in (inbox / "processed").iterdir())
+    assert processed == [f"export_{i:03}.csv" for i in range(300)]
+    assert len([p for p in (inbox / "rejected").iterdir() if p.name.endswith(".error.txt")]) == 50
+    assert list(inbox.glob("*.csv")) == []
+    assert SECRET.encode() not in all_regular_bytes(tmp_path)
+    assert b"root:" not in all_regular_bytes(tmp_path)
