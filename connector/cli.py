@@ -98,7 +98,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     from connector.settings import load_settings
 
     settings = load_settings(args.config)
-    configure_logging(settings.logging.level, settings.logging.format, secrets=[settings.trackdechets.token])
+    configure_logging(settings.logging.level, settings.logging.format,
+                      secrets=[settings.trackdechets.token, settings.webhooks.token])
     for warning in settings.warnings:
         structlog.get_logger("connector").warning("config_warning", message=warning)
     config_dir = args.config.expanduser().absolute().parent if args.config else Path.cwd()

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from connector.logs import redact
+
 __all__ = ["HealthCheck", "HealthReport", "StepRecord", "StepStatus"]
 
 Clock = Callable[[], float]
@@ -119,7 +121,8 @@ class HealthCheck:
                 "lag_seconds": round(lag, 3),
                 "threshold_seconds": self.factor * rec.interval,
                 "last_success": rec.last_success,
-                "last_error": rec.last_error if (rec.last_failure or 0) > (rec.last_success or 0) else None,
+                "last_error": redact(rec.last_error, 1000)
+                if rec.last_error and (rec.last_failure or 0) > (rec.last_success or 0) else None,
                 "running": rec.running_since is not None,
             }
         return HealthReport(ok=not stale, stale=stale, steps=steps)

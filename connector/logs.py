@@ -44,6 +44,7 @@ __all__ = [
     "logs_to",
     "mask_processor",
     "mask_secrets",
+    "redact",
     "register_secret",
 ]
 
@@ -53,8 +54,13 @@ SECRET_KEYS = frozenset({"token", "authorization", "password", "secret", "api_ke
 CONTEXT_KEYS = ("event", "mapping", "record_key", "bsd_id", "readable_id", "attempt", "step")
 MIN_SECRET_LENGTH = 4
 """Shorter values are not registered: masking every "ab" would make logs unreadable, not safer."""
+MAX_SHOWN_CHARS = 2000
+"""Longest text :func:`redact` lets through whole into a stored or displayed message."""
+_LOG_VALUE_CHARS = 4000
+_LOG_EXCEPTION_CHARS = 20000
 
 _secrets: set[str] = set()
+_longest = 0
 _pattern: re.Pattern[str] | None = None
 _lock = threading.Lock()
 
@@ -64,15 +70,17 @@ _CHATTY = ("apscheduler", "httpx", "httpcore", "uvicorn.access")
 
 def register_secret(value: str | SecretStr | None) -> None:
     """Mask ``value`` wherever it appears in any later log line (idempotent, thread-safe)."""
-    global _pattern
+    global _pattern, _longest
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
-    if not value or len(value) < MIN_SECRET_LENGTH:
+    if not value or len(value.strip()) < MIN_SECRET_LENGTH:
         return
     with _lock:
-        if value in _secrets:
+        new = {value, value.strip()} - _secrets
+        if not new:
             return
-        _secrets.add(value)
+        _secrets.update(new)
+        _longest = max(len(s) for s in _secrets)
         # Longest first so that a secret containing another is masked whole.
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
@@ -84,9 +92,23 @@ def mask_secrets(text: str) -> str:
     return pattern.sub(MASK, text) if pattern is not None else text
 
 
-def _mask_value(value: Any) -> Any:
+def redact(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """What may be stored or shown of ``text``: secrets masked, and a labelled excerpt when long.
+
+    The one function for every message that leaves the process's memory: log values, error fields
+    in the state store, receipts, ``rejected/*.error.txt``, ``status``, ``preview``, ``/healthz``.
+    Masking runs before the cut, on a slice long enough to hold any secret that starts before it,
+    so a secret straddling the cut is masked whole.
+    """
+    if len(text) <= limit:
+        return mask_secrets(text)
+    head = mask_secrets(text[: limit + _longest])[:limit]
+    return f"{head}… [excerpt: first {limit:,} of {len(text):,} characters]"
+
+
+def _mask_value(value: Any, limit: int = _LOG_VALUE_CHARS) -> Any:
     if isinstance(value, str):
-        return mask_secrets(value)
+        return redact(value, limit)
     if isinstance(value, bool | int | float) or value is None:
         return value
     if isinstance(value, Mapping):
@@ -97,9 +119,9 @@ def _mask_value(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [_mask_value(v) for v in value]
     if isinstance(value, BaseException):
-        return mask_secrets(f"{type(value).__name__}: {value}")
+        return redact(f"{type(value).__name__}: {value}", limit)
     # Anything else would be rendered with str()/repr() later, out of the mask's reach.
-    return mask_secrets(str(value))
+    return redact(str(value), limit)
 
 
 def mask_processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -109,6 +131,8 @@ def mask_processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
             event_dict[key] = MASK
         elif key.startswith("_"):
             continue  # structlog/stdlib plumbing (_record, _from_structlog), never rendered
+        elif key == "exception":  # a formatted traceback: long by nature, bounded all the same
+            event_dict[key] = _mask_value(value, _LOG_EXCEPTION_CHARS)
         else:
             event_dict[key] = _mask_value(value)
     return event_dict

@@ -170,6 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(BackgroundHTTPServer):
+    setting = "metrics"
+    exposes = "/metrics and /healthz (record counts per state, step health, API budget)"
     registry: CollectorRegistry
     health: Callable[[], HealthReport] | None
 
@@ -199,7 +201,7 @@ class MetricsServer:
         return self._server.base_url
 
     def start(self) -> MetricsServer:
-        """Bind and serve; raises OSError when the port is taken (the CLI reports it)."""
+        """Bind and serve; a taken port is a ConfigError naming metrics.port (exit 78 from the CLI)."""
         self._server.start("tdc-metrics")
         log.info("metrics_serving", url=self.url)
         return self

@@ -287,12 +287,14 @@ def preview(
 
 
 def _emit(as_json: bool, obj: dict[str, Any], header: str | None = None) -> None:
+    from connector.logs import mask_secrets  # displayed text is masked like the logs
+
     if as_json:
-        print(json.dumps(obj, ensure_ascii=False))
+        print(mask_secrets(json.dumps(obj, ensure_ascii=False)))
         return
     if header:
-        print(header)
-    print(json.dumps(obj, ensure_ascii=False, indent=2))
+        print(mask_secrets(header))
+    print(mask_secrets(json.dumps(obj, ensure_ascii=False, indent=2)))
 
 
 def retry_rejected(

@@ -9,7 +9,6 @@ is reported at once, as a :class:`~connector.errors.ConfigError`; no secret valu
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import os
 import tomllib
@@ -18,12 +17,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connector.errors import ConfigError
+from connector.hosts import is_loopback, normalise_host
 
 __all__ = [
     "ENV_PREFIX",
@@ -85,6 +85,8 @@ class TrackdechetsSettings(_Section):
     """Timeout of one HTTP request, in seconds."""
     allow_production: bool = False
     """Must be true to talk to the production API (``https://api.trackdechets.beta.gouv.fr``)."""
+    allow_insecure_http: bool = False
+    """Allow ``http://`` to a host that is not loopback (the token would travel unencrypted)."""
     rate_limit_per_minute: int = Field(default=1000, gt=0)
     """Requests per minute the API accepts from this IP."""
     rate_share: float = Field(default=0.9, gt=0, le=1)
@@ -97,22 +99,55 @@ class TrackdechetsSettings(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL with a host, e.g. http://127.0.0.1:7300/")
-        return value.strip()
+        return normalise_http_url(value)
 
     @field_validator("token")
     @classmethod
     def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
-            raise ValueError("is empty")
-        return value
+        return _clean_token(value)
 
     @field_validator("token_file")
     @classmethod
     def _resolve_token_file(cls, value: Path | None) -> Path | None:
         return None if value is None else _resolve(value)
+
+
+def normalise_http_url(value: str) -> str:
+    """``value`` with its host in canonical form (see :func:`connector.hosts.normalise_host`), so
+    that every check on the host (production lock, loopback, plain http) sees what the HTTP client
+    will connect to. A user or password in the URL is refused: it would travel and be logged."""
+    text = value.strip()
+    parts = urlsplit(text)
+    example = "e.g. http://127.0.0.1:7300/"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL with a host, {example}")
+    if "@" in parts.netloc or "\\" in text:
+        raise ValueError("must not hold a user name, a password or a backslash")
+    try:
+        port = parts.port
+        host = normalise_host(parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc)
+    except ValueError as exc:
+        raise ValueError(f"{exc}, {example}") from None
+    shown = f"[{host}]" if ":" in host else host
+    netloc = shown if port is None else f"{shown}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
+
+
+def _clean_token(value: SecretStr | None) -> SecretStr | None:
+    """Surrounding whitespace trimmed; what remains must be printable ASCII without spaces (an API
+    token always is): a ``\\r`` from a Windows editor or a non-ASCII look-alike is a config error."""
+    if value is None:
+        return None
+    text = value.get_secret_value().strip()
+    if not text:
+        raise ValueError("is empty")
+    bad = next((i for i, c in enumerate(text, 1) if not ("!" <= c <= "~")), None)
+    if bad is not None:
+        kind = "a control character" if ord(text[bad - 1]) < 32 or text[bad - 1] == "\x7f" else (
+            "a space" if text[bad - 1].isspace() else "a non-ASCII character")
+        raise ValueError(f"contains {kind} at position {bad}: a token is printable ASCII only "
+                         "(re-copy it from Trackdéchets, without the surrounding text)")
+    return SecretStr(text)
 
 
 class StateSettings(_Section):
@@ -237,6 +272,11 @@ class WebhooksSettings(_Section):
     """URL path the platform posts to."""
     token: SecretStr | None = None
     """The secret given to ``createWebhookSetting`` (20 to 100 characters); required when enabled."""
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return _clean_token(value)
 
 
 class LoggingSettings(_Section):
@@ -481,15 +521,6 @@ def _format_error(err: Any, origins: _Origins, label: str) -> str:
     return f"{where}: {msg}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_semantics(
     sections: Mapping[str, BaseModel],
     origins: _Origins,
@@ -518,7 +549,7 @@ def _check_semantics(
                 "characters (the platform's rule); set TDC_WEBHOOKS__TOKEN"
             )
     metrics = sections.get("metrics")
-    if isinstance(metrics, MetricsSettings) and metrics.enabled and not _is_loopback(metrics.host):
+    if isinstance(metrics, MetricsSettings) and metrics.enabled and not is_loopback(metrics.host):
         warnings.append(f"metrics.host: {metrics.host} exposes metrics beyond loopback")
     return warnings
 
@@ -530,16 +561,22 @@ def _check_trackdechets(
     problems: list[str],
     warnings: list[str],
 ) -> None:
-    host = (urlsplit(td.url).hostname or "").lower()
+    host = urlsplit(td.url).hostname or ""  # already normalised by the field validator
     if host == PRODUCTION_HOST and not td.allow_production:
         problems.append(
             f"{where('trackdechets', 'url')}: is the production API; set trackdechets.allow_production"
             f" = true to send real BSDs (or use the sandbox {SANDBOX_HOST})"
         )
-    elif host not in (PRODUCTION_HOST, SANDBOX_HOST) and not _is_loopback(host):
+    elif host not in (PRODUCTION_HOST, SANDBOX_HOST) and not is_loopback(host):
         warnings.append(f"trackdechets.url: {host} is neither Trackdéchets nor loopback")
-    if urlsplit(td.url).scheme == "http" and not _is_loopback(host):
-        warnings.append(f"trackdechets.url: plain http to {host} sends the token unencrypted")
+    if urlsplit(td.url).scheme == "http" and not is_loopback(host):
+        if td.allow_insecure_http and host != PRODUCTION_HOST:
+            warnings.append(f"trackdechets.url: plain http to {host} sends the token unencrypted")
+        else:
+            problems.append(
+                f"{where('trackdechets', 'url')}: plain http to {host} would send the token unencrypted; "
+                "use https (or set trackdechets.allow_insecure_http = true for a test server)"
+            )
 
     if td.token is None:
         token_path, token_loc = td.token_file, where("trackdechets", "token_file")
@@ -554,7 +591,7 @@ def _check_trackdechets(
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
                 problems.append(f"{token_loc}: cannot read {token_path} ({reason})")
             else:
-                if text:
-                    td.token = SecretStr(text)
-                else:
-                    problems.append(f"{token_loc}: {token_path} is empty")
+                try:
+                    td.token = _clean_token(SecretStr(text))
+                except ValueError as exc:
+                    problems.append(f"{token_loc}: {token_path} {exc}")

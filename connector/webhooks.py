@@ -11,13 +11,12 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import structlog
 from sqlalchemy import select
 
-from connector.local_http import BackgroundHTTPServer, send
+from connector.local_http import BackgroundHTTPServer, SafeHandler, read_body, send
 from connector.state.models import TrackHint
 from connector.state.store import StateStore, utcnow
 
@@ -26,7 +25,16 @@ __all__ = ["WebhookReceiver", "parse_authorization"]
 log = structlog.get_logger("connector.webhooks")
 
 _MAX_BODY = 1_000_000
+_MAX_EVENTS = 500
+"""Events per call; the platform sends one per change, so more is not a webhook."""
 _ACTIONS = frozenset({"CREATED", "UPDATED", "DELETED"})
+
+
+def _bsd_id(value: object) -> str:
+    """A readable id as the platform sends it: short printable text, else the event is refused."""
+    if not isinstance(value, str) or not 0 < len(value) <= 100 or not value.isprintable():
+        raise ValueError("not a BSD id")
+    return value
 
 
 def parse_authorization(header: str | None) -> str | None:
@@ -39,10 +47,10 @@ def parse_authorization(header: str | None) -> str | None:
     return rest.strip() or None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SafeHandler):
     server: _Server
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         receiver = self.server.receiver
         if self.path.split("?", 1)[0] != receiver.path:
             self._answer(404, {"error": "not found"})
@@ -52,15 +60,16 @@ class _Handler(BaseHTTPRequestHandler):
             log.warning("webhook_refused", reason="bad or missing token", client=self.client_address[0])
             self._answer(401, {"error": "unauthorized"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            self._answer(413, {"error": "body too large"})
+        body = read_body(self, _MAX_BODY)
+        if body is None:
             return
         try:
-            events = json.loads(self.rfile.read(length) or b"null")
-            hints = [(str(e["id"]), str(e.get("action", "UPDATED"))) for e in events]
+            events = json.loads(body)
+            if not isinstance(events, list) or len(events) > _MAX_EVENTS:
+                raise ValueError("not a list of at most _MAX_EVENTS events")
+            hints = [(_bsd_id(e["id"]), str(e.get("action", "UPDATED"))) for e in events]
         except (ValueError, TypeError, KeyError):
-            self._answer(400, {"error": 'expected [{"action": ..., "id": ...}]'})
+            self._answer(400, {"error": f'expected [{{"action": ..., "id": ...}}], at most {_MAX_EVENTS}'})
             return
         receiver.record(hints)
         self._answer(200, {"received": len(hints)})
@@ -73,6 +82,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(BackgroundHTTPServer):
+    setting = "webhooks"
+    exposes = ("the webhook receiver (authenticated by webhooks.token; a valid call only makes the "
+               "daemon read back BSDs it can already read)")
     receiver: WebhookReceiver
 
 

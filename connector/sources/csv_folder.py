@@ -14,7 +14,6 @@ engine committed what was read from them.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import threading
 import time
@@ -28,10 +27,19 @@ from typing import Any
 import structlog
 
 from connector.errors import SourceError
+from connector.logs import redact
 from connector.sources.base import RowProblem, SourceBatch, WriteBack
 from connector.sources.csv_rows import CsvFileReader, FileRejected, RowBatch
 from connector.sources.csv_text import FileFacts, inspect_file
 from connector.sources.receipts import receipt_path, update_receipt
+from connector.sources.safe_files import (
+    Refused,
+    UnsafeEntry,
+    inside,
+    move_refused,
+    scan,
+    write_text_nofollow,
+)
 from connector.sources.specs import CsvSourceSpec
 
 __all__ = ["CsvFolderSource", "SkippedFile"]
@@ -74,7 +82,7 @@ class _Snapshot:
 
 def _snapshot(path: Path) -> _Snapshot | None:
     try:
-        return _Snapshot.of(path.stat())
+        return _Snapshot.of(path.lstat())
     except OSError:  # gone (moved by someone else) or unreadable
         return None
 
@@ -89,6 +97,8 @@ class _Move:
     error: str | None = None
     snapshot: _Snapshot | None = None
     """The file as it was judged quiet: if it changed since, it is not moved."""
+    refused: bool = False
+    """Not a regular file: moved as it is (a link, not its target), never read."""
 
 
 class CsvFolderSource:
@@ -106,10 +116,10 @@ class CsvFolderSource:
         self._announced: dict[str, str] = {}
         """File name → kind of the reason last logged for it (logged again when it changes)."""
         self._receipts_lock = threading.Lock()
+        self._refused: list[Refused] = []
 
     def _sub(self, name: str) -> Path:
-        sub = Path(name)
-        return sub if sub.is_absolute() else self.folder / sub
+        return inside(self.folder, Path(name))
 
     def columns(self) -> list[str] | None:
         return None
@@ -165,15 +175,13 @@ class CsvFolderSource:
         if not self.folder.is_dir():
             raise SourceError(f"drop folder {self.folder} does not exist", folder=str(self.folder))
         now = self._clock()
-        pattern = self.spec.pattern.lower()
         ready: list[tuple[int, str, Path, _Snapshot]] = []
         skipped: dict[str, str] = {}
-        for entry in os.scandir(self.folder):
+        entries, self._refused = scan(self.folder, self.spec.pattern)
+        for entry in entries:
             name = entry.name
-            if name.startswith(".") or not entry.is_file() or not fnmatch.fnmatch(name.lower(), pattern):
-                continue
             try:
-                snap = _Snapshot.of(entry.stat())
+                snap = _Snapshot.of(entry.stat(follow_symlinks=False))
             except OSError:  # gone between listing and stat
                 continue
             path = Path(entry.path)
@@ -214,9 +222,15 @@ class CsvFolderSource:
     def read(self, checkpoint: Mapping[str, Any] | None) -> Iterator[SourceBatch]:
         done: dict[str, str] = dict((checkpoint or {}).get("done", {}))
         current = (checkpoint or {}).get("current") or {}
-        for path, snap in self._scan():
+        scanned = self._scan()
+        for refused in self._refused:
+            yield self._refuse(refused.path, refused.reason)
+        for path, snap in scanned:
             try:
                 facts = inspect_file(path, self.spec.encoding)
+            except UnsafeEntry as exc:  # swapped for a link or a FIFO since the listing
+                yield self._refuse(path, str(exc))
+                continue
             except OSError as exc:  # vanished or locked by the writer: try again next pass
                 log.warning("csv_file_unreadable", file=str(path), error=str(exc))
                 continue
@@ -238,6 +252,13 @@ class CsvFolderSource:
             resume = int(current.get("line", 0)) if current.get("file") == fid else 0
             yield from self._read_file(path, facts, fid, done, resume, snap)
 
+    def _refuse(self, path: Path, reason: str) -> SourceBatch:
+        """A batch reporting an entry that is not read (its reason names its type, not its content)."""
+        log.warning("csv_entry_refused", file=path.name, reason=reason)
+        problem = RowProblem(origin=f"{self.folder.name}/{path.name}", reason=reason, unit=path.name)
+        return SourceBatch([], [problem], checkpoint=None,
+                           ack_token=_Move(path, "rejected", error=reason, refused=True))
+
     def _read_file(self, path: Path, facts: FileFacts, fid: str, done: dict[str, str],
                    resume: int, snap: _Snapshot) -> Iterator[SourceBatch]:
         reader = CsvFileReader(path, facts, key=self.spec.key, delimiter=self.spec.delimiter,
@@ -256,7 +277,7 @@ class CsvFolderSource:
             if self._changed_since(path, snap, "while it was read"):
                 yield SourceBatch([], checkpoint=_checkpoint(done, None))
                 return
-            reason = str(exc)
+            reason = redact(str(exc))
             log.warning("csv_file_rejected", file=path.name, reason=reason)
             done[fid] = "r"
             problem = RowProblem(origin=f"{self.folder.name}/{path.name}", reason=reason, unit=path.name)
@@ -279,19 +300,19 @@ class CsvFolderSource:
 
     def acknowledge(self, batch: SourceBatch) -> None:
         move = batch.ack_token
-        if not isinstance(move, _Move) or not move.path.exists():
+        if not isinstance(move, _Move) or not os.path.lexists(move.path):
             return
         if move.snapshot is not None and self._changed_since(move.path, move.snapshot, "before it was moved"):
             return  # its identity in the checkpoint is the old content's: the new one is read whole
         target_dir = self._sub(self.spec.processed_folder if move.to == "processed"
                                else self.spec.rejected_folder)
-        target = _move_aside(move.path, target_dir)
+        target = move_refused(move.path, target_dir) if move.refused else _move_aside(move.path, target_dir)
         for companion in self._companions(move.path):
             _move_aside(companion, target_dir)
         if move.error is not None:
-            (target_dir / f"{target.name}.error.txt").write_text(
-                f"{move.path.name} was not read: {move.error}\n"
-                "Fix the export and drop the file again (a new name is not needed).\n", encoding="utf-8")
+            write_text_nofollow(target_dir / f"{target.name}.error.txt",
+                                f"{move.path.name} was not read: {redact(move.error)}\n"
+                                "Fix the export and drop the file again (a new name is not needed).\n")
         if move.note is not None:
             (target_dir / f"{target.name}.note.txt").write_text(move.note, encoding="utf-8")
         log.info("csv_file_moved", file=move.path.name, to=str(target))
@@ -304,7 +325,7 @@ class CsvFolderSource:
         with self._receipts_lock:
             for unit, items in by_unit.items():
                 try:
-                    update_receipt(receipt_path(folder, unit), items)
+                    update_receipt(receipt_path(folder, unit), items, int(self.spec.receipt_mode, 8))
                 except OSError as exc:
                     raise SourceError(f"cannot write the receipt of {unit}: {exc}", unit=unit) from exc
 
@@ -326,7 +347,8 @@ def _move_aside(path: Path, folder: Path) -> Path:
     for name in candidates:
         target = folder / name
         try:
-            os.link(path, target)  # fails if the target exists: no race with another mover
+            # Fails if the target exists (no race with another mover); a link is moved, not followed.
+            os.link(path, target, follow_symlinks=False)
         except FileExistsError:
             continue
         except OSError:  # no hard links (some network shares): check, then rename

@@ -8,6 +8,7 @@ column and the reason, and the next row is read. Only a file that cannot be unde
 from __future__ import annotations
 
 import csv
+import io
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 from connector.sources.base import RowProblem, SourceRecord
 from connector.sources.csv_text import FileFacts, sniff_delimiter
 from connector.sources.keys import NULL_MARKERS, join_key
+from connector.sources.safe_files import UnsafeEntry, open_regular
 
 __all__ = ["CsvFileReader", "FileRejected", "RowBatch"]
 
@@ -81,9 +83,17 @@ class CsvFileReader:
         if self.facts.binary:
             raise FileRejected("the file contains NUL bytes: it looks like a spreadsheet or a binary "
                                "file, not a CSV text export")
+        if self.facts.nul_line is not None:
+            raise FileRejected(f"NUL byte on line {self.facts.nul_line}: a CSV text export never holds "
+                               "one (a damaged or binary file?)")
         ledger = _KeyLedger()
         try:
-            with self.path.open(encoding=self.facts.encoding, errors="surrogateescape", newline="") as fh:
+            try:
+                raw = open_regular(self.path)
+            except UnsafeEntry as exc:
+                raise FileRejected(str(exc)) from None
+            with io.TextIOWrapper(raw, encoding=self.facts.encoding, errors="surrogateescape",
+                                  newline="") as fh:
                 yield from self._batches(fh, ledger, size, resume_after)
         finally:
             ledger.close()

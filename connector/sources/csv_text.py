@@ -14,6 +14,8 @@ from pathlib import Path
 
 import charset_normalizer
 
+from connector.sources.safe_files import open_regular
+
 __all__ = ["FileFacts", "inspect_file", "sniff_delimiter"]
 
 _CHUNK = 1 << 18
@@ -35,6 +37,8 @@ class FileFacts:
     ends_with_newline: bool
     binary: bool
     """NUL bytes without a UTF-16 BOM: a spreadsheet or archive, not a text export."""
+    nul_line: int | None = None
+    """First line holding a NUL byte anywhere in the file (not UTF-16); such a file is refused."""
 
     @property
     def identity(self) -> str:
@@ -78,8 +82,11 @@ def inspect_file(path: Path, encoding: str = "auto") -> FileFacts:
     last = b""
     leftover = b""
     checks = [_CodecCheck(c) for c in (_CANDIDATES if encoding == "auto" else (encoding,))]
-    with path.open("rb") as fh:
+    nul_line: int | None = None
+    with open_regular(path) as fh:
         while chunk := fh.read(_CHUNK):
+            if nul_line is None and (nul := chunk.find(b"\x00")) >= 0:
+                nul_line = lines + chunk.count(b"\n", 0, nul) + 1
             sha.update(chunk)
             size += len(chunk)
             lines += chunk.count(b"\n")
@@ -99,7 +106,8 @@ def inspect_file(path: Path, encoding: str = "auto") -> FileFacts:
     binary = not utf16 and b"\x00" in head[:8192]
     chosen, damaged = _choose(encoding, checks, head, utf16)
     return FileFacts(size=size, sha256=sha.hexdigest(), encoding=chosen, damaged_lines=damaged,
-                     lines=lines, ends_with_newline=ends_with_newline, binary=binary)
+                     lines=lines, ends_with_newline=ends_with_newline, binary=binary,
+                     nul_line=None if utf16 else nul_line)
 
 
 def _choose(encoding: str, checks: list[_CodecCheck], head: bytes, utf16: bool) -> tuple[str, int]:

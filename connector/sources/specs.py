@@ -34,6 +34,8 @@ class CsvSourceSpec(_Spec):
     processed_folder: str = "processed"
     rejected_folder: str = "rejected"
     receipts_folder: str = "receipts"
+    receipt_mode: str = Field(default="0640", pattern=r"^0?[0-7]{3}$")
+    """Octal permissions of the receipt files (default: the owner writes, the group reads)."""
     batch_size: int = Field(default=500, ge=1)
     """Records handed to the engine (and checkpointed) together."""
     max_field_chars: int = Field(default=10_000, ge=1)

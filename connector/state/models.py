@@ -26,6 +26,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from connector.logs import mask_secrets, redact
+
 __all__ = ["Base", "Checkpoint", "Record", "RecordState", "StepRun", "TrackCursor", "TrackHint"]
 
 
@@ -71,6 +73,27 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class RedactedText(TypeDecorator[str]):
+    """Text that is masked (registered secrets) and bounded on its way into the database.
+
+    For messages (errors, summaries): whichever code path writes them, ORM attribute or bulk
+    ``UPDATE``, a token a server echoed or an 8 MB header line never reach the state store whole.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, limit: int | None = 4000) -> None:
+        super().__init__()
+        self.limit = limit
+        """None: masked only, never cut (for JSON, which a cut would break)."""
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return mask_secrets(value) if self.limit is None else redact(value, self.limit)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -104,15 +127,15 @@ class Record(Base):
     remote_status: Mapped[str | None] = mapped_column(String(40))
     remote_is_draft: Mapped[bool | None] = mapped_column(Boolean)
     remote_updated_at: Mapped[str | None] = mapped_column(String(40))
-    last_error: Mapped[str | None] = mapped_column(Text)
-    error_fields: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(RedactedText())
+    error_fields: Mapped[str | None] = mapped_column(RedactedText(limit=None))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     intent_op: Mapped[str | None] = mapped_column(String(16))
     intent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     intent_hash: Mapped[str | None] = mapped_column(String(80))
     writeback_due: Mapped[bool] = mapped_column(Boolean, default=False)
-    writeback_error: Mapped[str | None] = mapped_column(Text)
+    writeback_error: Mapped[str | None] = mapped_column(RedactedText())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -154,4 +177,4 @@ class StepRun(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ok: Mapped[bool] = mapped_column(Boolean, default=False)
-    summary: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(RedactedText())

@@ -114,9 +114,13 @@ def test_failing_callback_skips_metric_not_scrape() -> None:
     assert "tdc_rate_budget_remaining 1.0" in text
 
 
-def test_port_in_use_raises(server: tuple[MetricsServer, ConnectorMetrics]) -> None:
+def test_port_in_use_is_a_configuration_error_naming_the_setting(
+    server: tuple[MetricsServer, ConnectorMetrics],
+) -> None:
+    from connector.errors import ConfigError
+
     srv, metrics = server
-    with pytest.raises(OSError):
+    with pytest.raises(ConfigError, match=rf"metrics.port: {srv.port} on 127.0.0.1 is already in use by pid"):
         MetricsServer("127.0.0.1", srv.port, metrics.registry).start()
 
 

@@ -96,7 +96,8 @@ INVALID = [
     pytest.param(
         '[trackdechets]\ntimout = 3\n', {},
         ["config.toml: trackdechets.timout: unknown key (did you mean 'timeout_seconds'?); valid: "
-         "allow_production, rate_limit_per_minute, rate_share, rate_window_seconds, schema_cache_hours, "
+         "allow_insecure_http, allow_production, rate_limit_per_minute, rate_share, rate_window_seconds, "
+         "schema_cache_hours, "
          "timeout_seconds, token, token_file, url"],
         id="unknown-key",
     ),
@@ -190,6 +191,7 @@ def test_token_file_problems(tmp_path: Path) -> None:
 
 def test_warnings_for_unusual_hosts(tmp_path: Path) -> None:
     settings = load_settings(None, {"TDC_TRACKDECHETS__URL": "http://td.example.org/",
+                                    "TDC_TRACKDECHETS__ALLOW_INSECURE_HTTP": "true",
                                     "TDC_METRICS__ENABLED": "1", "TDC_METRICS__HOST": "0.0.0.0"})
     assert settings.warnings == [
         "trackdechets.url: td.example.org is neither Trackdéchets nor loopback",
