@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--dry-run", action="store_true")
 
     emulator = sub.add_parser("emulator", help="run the local Trackdéchets emulator")
-    from connector.emulator.cli import add_arguments
+    from td_emulator.cli import add_arguments
 
     add_arguments(emulator)
 
@@ -191,8 +191,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from connector.emulator.cli import config_from_args
-    from connector.emulator.server import run
+    from td_emulator.cli import config_from_args
+    from td_emulator.server import run
 
     run(args.host, args.port, config_from_args(args))
     return EX_OK

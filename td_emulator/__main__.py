@@ -1,5 +1,5 @@
-"""``python -m connector.emulator --port 7300 --admin``."""
+"""``python -m td_emulator --port 7300 --admin``."""
 
-from connector.emulator.cli import main
+from td_emulator.cli import main
 
 main()

@@ -55,7 +55,7 @@ def config_from_args(ns: argparse.Namespace) -> EmulatorConfig:
 def main(argv: list[str] | None = None) -> None:
     from .server import run
 
-    parser = argparse.ArgumentParser(prog="python -m connector.emulator", description="Local Trackdéchets")
+    parser = argparse.ArgumentParser(prog="python -m td_emulator", description="Local Trackdéchets")
     add_arguments(parser)
     ns = parser.parse_args(argv)
     run(ns.host, ns.port, config_from_args(ns))

@@ -24,12 +24,12 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.logs import configure_logging
 from connector.runtime import build_runtime
 from connector.service import sync_once
 from connector.settings import load_settings
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
 
 __all__ = ["run_demo"]
 

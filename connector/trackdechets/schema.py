@@ -65,7 +65,7 @@ def load_schema_from_sdl(text: str) -> GraphQLSchema:
 def packaged_schema() -> GraphQLSchema:
     """The SDL shipped with the emulator: the subset of the API the connector uses."""
     try:
-        text = resources.files("connector.emulator").joinpath("schema.graphql").read_text("utf-8")
+        text = resources.files("td_emulator").joinpath("schema.graphql").read_text("utf-8")
     except (FileNotFoundError, ModuleNotFoundError) as exc:
         message = "the packaged schema connector/emulator/schema.graphql is missing"
         raise SchemaUnavailableError(message) from exc

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import ServedEmulator, serve_in_thread
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import ServedEmulator, serve_in_thread
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from connector.demo.run import _prepare
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.testing import ServedEmulator
+from td_emulator.testing import ServedEmulator
 
 
 def cli(
