@@ -65,7 +65,8 @@ class EmulatorConfig(BaseModel):
     """TOML or JSON file adding users and companies; None means the built-in demo seed only."""
     include_demo_seed: bool = True
     waste_codes_path: Path | None = None
-    """JSON list of waste codes (``{"codes": [{"code", "accepted_on"}]}``); format checks only without it."""
+    """JSON list of waste codes (``{"codes": [{"code", "accepted_on"}]}``); None means the packaged
+    ``td_emulator/data/waste_codes.json``, or format checks only when the package has none."""
     rate_limit: int = Field(1000, ge=1)
     rate_window_seconds: float = Field(60.0, gt=0)
     max_batch_operations: int = 5

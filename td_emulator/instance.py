@@ -54,7 +54,7 @@ class Emulator:
         if self.config.seed_path is not None:
             load_seed(self.config.seed_path, self.registry)
         self.catalog = (WasteCatalog.from_file(self.config.waste_codes_path)
-                        if self.config.waste_codes_path else WasteCatalog())
+                        if self.config.waste_codes_path else WasteCatalog.packaged())
         self.store = Store(self.config.sqlite_path)
         self.journal: deque[dict[str, Any]] = deque(maxlen=self.config.journal_size)
         self.faults: FaultConfig = self.config.faults.model_copy(deep=True)
