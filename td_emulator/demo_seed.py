@@ -2,7 +2,7 @@
 
 The connector's demo, example mappings and tests name the same companies
 (``connector/domain/demo_companies.py``); the emulator keeps its own list so that it imports
-nothing from the connector. ``tests/unit/emulator/test_separation.py`` checks the two lists agree.
+nothing from the connector. ``tests/integration/emulator/test_separation.py`` checks the two lists agree.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Deliberately independent of the connector's own checks (``connector.domain``): the emulator stands
 for the platform, so a mistake shared by the two would pass every test. Each rule below restates
 the platform's behaviour (``isSiret``, ``isVat``/``isFRVat``, the waste-code list) in its own code;
-``tests/unit/emulator/test_validators_agree.py`` feeds both sides a table of tricky values.
+``tests/integration/emulator/test_validators_agree.py`` feeds both sides a table of tricky values.
 """
 
 from __future__ import annotations
