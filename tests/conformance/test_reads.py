@@ -1,0 +1,88 @@
+"""How the connector finds BSDs again: ``forms`` order and cursors, ``updatedAfter``, ``customId``,
+and the pages of ``myCompanies``."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .target import FORM_FIELDS, Target, new_tag
+
+_UPDATE = f"""mutation U($i: UpdateFormInput!) {{ updateForm(updateFormInput: $i) {{ {FORM_FIELDS} }} }}"""
+
+
+def _mine(forms: list[dict[str, Any]], tag: str) -> list[str]:
+    return [f["customId"] for f in forms if (f.get("customId") or "").startswith(tag)]
+
+
+def _later(stamp: str) -> None:
+    """Wait until the clock is past ``stamp`` (ISO), so the next change gets a later updatedAt."""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    while datetime.now(UTC) <= moment:
+        time.sleep(0.005)
+
+
+def test_forms_come_newest_created_first_even_after_an_update(target: Target) -> None:
+    tag = new_tag()
+    created = [target.create_form(f"{tag}-{n}") for n in range(3)]
+    _later(created[-1]["updatedAt"])
+    change = {"id": created[0]["id"], "wasteDetails": {"name": "Boues modifiées"}}
+    updated = target.gql(_UPDATE, {"i": change})
+    assert "errors" not in updated, updated
+    order = _mine(list(target.all_forms()), tag)
+    assert order == [f"{tag}-2", f"{tag}-1", f"{tag}-0"]  # creation order, not updatedAt
+
+
+def test_cursor_pages_exclude_the_cursor_and_walk_every_form_once(target: Target) -> None:
+    tag = new_tag()
+    for n in range(5):
+        target.create_form(f"{tag}-{n}")
+    walked = _mine(list(target.all_forms(page=2)), tag)
+    assert walked == [f"{tag}-{n}" for n in (4, 3, 2, 1, 0)]
+
+
+def test_updated_after_is_inclusive_and_brings_back_old_forms_changed_since(target: Target) -> None:
+    tag = new_tag()
+    old = target.create_form(f"{tag}-old")
+    _later(old["updatedAt"])
+    since = datetime.now(UTC)
+    recent = target.create_form(f"{tag}-new")
+    _later(recent["updatedAt"])
+    changed = target.gql(_UPDATE, {"i": {"id": old["id"], "wasteDetails": {"name": "Boues modifiées"}}})
+    changed_at = changed["data"]["updateForm"]["updatedAt"]
+    stamp = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert sorted(_mine(list(target.all_forms(updatedAfter=stamp)), tag)) == [f"{tag}-new", f"{tag}-old"]
+    exactly = _mine(list(target.all_forms(updatedAfter=changed_at)), tag)
+    assert exactly == [f"{tag}-old"]  # updatedAt >= updatedAfter
+    future = (datetime.now(UTC) + timedelta(minutes=5)).isoformat(timespec="milliseconds")
+    assert _mine(list(target.all_forms(updatedAfter=future.replace("+00:00", "Z"))), tag) == []
+
+
+def test_custom_id_is_an_exact_match_and_not_unique(target: Target) -> None:
+    tag = new_tag()
+    target.create_form(tag)
+    target.create_form(tag)
+    target.create_form(f"{tag}-longer")
+    assert [f["customId"] for f in target.forms(customId=tag)] == [tag, tag]
+    assert target.forms(customId=tag[:-1]) == []
+
+
+def test_my_companies_pages_with_first_and_after(target: Target) -> None:
+    query = """query C($first: Int, $after: ID) { myCompanies(first: $first, after: $after) {
+      totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id siret orgId } } } }"""
+    everything = target.gql(query, {"first": 50})["data"]["myCompanies"]
+    expected = [edge["node"]["orgId"] for edge in everything["edges"]]
+    walked: list[str] = []
+    after = None
+    while True:
+        page = target.gql(query, {"first": 2, "after": after})["data"]["myCompanies"]
+        walked += [edge["node"]["orgId"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+        assert after == page["edges"][-1]["cursor"]
+    assert walked == expected
+    assert len(set(walked)) == len(walked)
+    if target.is_emulator:
+        assert len(walked) == 5  # the conformance user's five companies: three pages of two
