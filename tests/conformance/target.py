@@ -73,7 +73,7 @@ class Target:
 
     def require_emulator(self, why: str) -> None:
         if not self.is_emulator:
-            pytest.skip(f"needs the emulator's admin API ({why}); the target is {self.url}")
+            pytest.skip(f"emulator only: {why} (the target is {self.url})")
 
     def require_companies(self) -> tuple[Company, Company, Company]:
         if self.producer is None or self.destination is None or self.transporter is None:
