@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 from pathlib import Path
 
-from .process import process_env
+import httpx
+
+from connector.domain.demo_companies import DEMO_TOKEN
+
+from .process import process_env, wait_for
 from .wheel import ROOT, InstalledWheel
 
 
@@ -60,3 +66,31 @@ def test_without_the_extra_the_emulator_commands_say_how_to_get_it(
                          "from td_emulator.cli import main; main([])", tmp_path)
     assert standalone.returncode == 69, standalone.stderr
     assert "[emulator]" in standalone.stderr
+
+
+def test_td_connector_emulator_serves_the_graphql_api_from_the_installed_wheel(
+    installed_wheel: InstalledWheel, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "emulator.log").open("wb")
+    command = [str(installed_wheel.td_connector), "emulator", "--port", str(port), "--admin"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=process_env(None), stdout=log,
+                               stderr=subprocess.STDOUT)
+    try:
+        def answers() -> httpx.Response | None:
+            try:
+                return httpx.post(f"http://127.0.0.1:{port}/", json={"query": "{ me { email } }"},
+                                  headers={"Authorization": f"Bearer {DEMO_TOKEN}"}, timeout=5)
+            except httpx.TransportError:
+                return None
+
+        response = wait_for(answers, 60, "the emulator to answer")
+        assert response.json()["data"]["me"]["email"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught (uvicorn >= 0.29).
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+        log.close()
+    assert "Shutting down" in (tmp_path / "emulator.log").read_text("utf-8", errors="replace")
