@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from .target import FORM_FIELDS, Target, new_tag
 
 _UPDATE = f"""mutation U($i: UpdateFormInput!) {{ updateForm(updateFormInput: $i) {{ {FORM_FIELDS} }} }}"""
@@ -86,3 +88,26 @@ def test_my_companies_pages_with_first_and_after(target: Target) -> None:
     assert len(set(walked)) == len(walked)
     if target.is_emulator:
         assert len(walked) == 5  # the conformance user's five companies: three pages of two
+
+
+def test_a_page_is_at_most_100_forms(target: Target) -> None:
+    producer, _, _ = target.require_companies()
+    query = "query F($siret: String, $first: Int) { forms(siret: $siret, first: $first) { id } }"
+    assert "errors" not in target.gql(query, {"siret": producer.siret, "first": 100})
+    refused = target.gql(query, {"siret": producer.siret, "first": 101})
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_forms_of_a_company_the_user_is_not_in_are_forbidden(target: Target) -> None:
+    target.require_companies()
+    body = target.gql("query F($siret: String) { forms(siret: $siret, first: 1) { id } }",
+                      {"siret": "42100000000040"})  # valid Luhn, nobody's company
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_a_user_of_several_companies_must_name_the_siret(target: Target) -> None:
+    companies = target.gql("query { myCompanies(first: 2) { edges { node { orgId } } } }")
+    if len(companies["data"]["myCompanies"]["edges"]) < 2:
+        pytest.skip("the token's user belongs to one company: forms defaults to it")
+    body = target.gql("query { forms(first: 1) { id } }")
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
