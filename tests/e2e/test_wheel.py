@@ -63,6 +63,7 @@ def test_without_the_extra_the_emulator_commands_say_how_to_get_it(
         assert "pip install '.[emulator]'" in done.stderr
         assert "Traceback" not in done.stderr
     standalone = _python(installed_wheel, "import sys; sys.modules['uvicorn'] = None; "
+                         "sys.modules['starlette'] = None; "
                          "from td_emulator.cli import main; main([])", tmp_path)
     assert standalone.returncode == 69, standalone.stderr
     assert "[emulator]" in standalone.stderr

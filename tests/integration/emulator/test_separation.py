@@ -124,3 +124,13 @@ def test_the_emulator_demo_accounts_are_the_connector_demo_companies() -> None:
     connector = {key: (c.siret, c.name, c.address, c.contact, c.phone, c.mail, c.profiles)
                  for key, c in DEMO_COMPANIES.items()}
     assert emulator == connector
+
+
+def test_td_emulator_without_its_server_stack_exits_69_and_says_how_to_install_it(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['starlette'] = None; sys.modules['uvicorn'] = None; "
+            "from td_emulator.cli import main; main([])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=60, check=False)
+    assert done.returncode == 69, done.stderr
+    assert "[emulator]" in done.stderr
+    assert "Traceback" not in done.stderr
