@@ -18,9 +18,24 @@ from .target import Company, Target
 
 PRODUCTION_HOSTS = {"api.trackdechets.beta.gouv.fr", "trackdechets.beta.gouv.fr"}
 CONFORMANCE_TOKEN = "conformance-token-many-companies"
-# The conformance user of the emulator belongs to the producer and four other companies, so
-# `forms` needs its `siret` argument and `myCompanies` has pages to walk, as a real account may.
-EXTRA_SIRETS = ("42100000000008", "42100000000016", "42100000000024", "42100000000032")
+COMPANIES = 120
+"""Companies of the emulator's conformance user besides the producer: a group's account with many
+establishments, so `forms` needs its `siret` argument and `myCompanies` has pages to walk."""
+
+
+def _valid_sirets(count: int) -> list[str]:
+    """``count`` SIRETs passing Luhn (prefix 421, never ``42100000000040``, the nobody's SIRET)."""
+    from td_emulator.validators import is_siret
+
+    found: list[str] = []
+    for body in range(1, 10 * count):
+        base = f"421{body:010d}"
+        siret = next(base + str(d) for d in range(10) if is_siret(base + str(d)))
+        if siret != "42100000000040":
+            found.append(siret)
+        if len(found) == count:
+            break
+    return found
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,11 +51,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _seed(path: Path, producer: str) -> Path:
+    extra = _valid_sirets(COMPANIES)
     companies = "\n".join(
         f'[[companies]]\nsiret = "{siret}"\nname = "Filiale {index}"\ncompanyTypes = ["PRODUCER"]\n'
-        for index, siret in enumerate(EXTRA_SIRETS, start=1)
+        for index, siret in enumerate(extra, start=1)
     )
-    roles = ", ".join(f'"{siret}" = "MEMBER"' for siret in (producer, *EXTRA_SIRETS))
+    roles = ", ".join(f'"{siret}" = "MEMBER"' for siret in (producer, *extra))
     path.write_text(f'{companies}\n[[users]]\ntoken = "{CONFORMANCE_TOKEN}"\n'
                     f'email = "conformite@example.org"\ncompanies = {{ {roles} }}\n', "utf-8")
     return path
