@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from connector.domain.demo_companies import DEMO_TOKEN  # noqa: E402
-from connector.emulator.config import EmulatorConfig  # noqa: E402
-from connector.emulator.testing import ServedEmulator, serve_in_thread  # noqa: E402
+from td_emulator.config import EmulatorConfig  # noqa: E402
+from td_emulator.testing import ServedEmulator, serve_in_thread  # noqa: E402
 
 CONFIG = """
 [trackdechets]

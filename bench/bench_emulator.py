@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
     port = _free_port()
-    command = [sys.executable, "-m", "connector.emulator", "--port", str(port), "--rate-limit", "1000000",
+    command = [sys.executable, "-m", "td_emulator", "--port", str(port), "--rate-limit", "1000000",
                "--no-webhooks"]
     if shutil.which("taskset"):
         command = ["taskset", "-c", "0", *command]

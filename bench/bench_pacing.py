@@ -17,9 +17,9 @@ import time
 import structlog
 
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.trackdechets import Pacer, ResponseInfo, RetryPolicy, TrackdechetsClient
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
 
 READ = "query Me { me { id } }"
 

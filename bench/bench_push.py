@@ -22,11 +22,11 @@ from pathlib import Path
 import structlog
 
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.runtime import build_runtime
 from connector.service import run_step
 from connector.settings import load_settings
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
 
 
 def write_inputs(folder: Path, records: int) -> None:

@@ -33,15 +33,15 @@ from typing import Any
 import structlog
 
 from connector.domain.demo_companies import DEMO_COMPANIES
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.seed import GROUP_TOKEN, group_sirets
-from connector.emulator.store import new_cuid
-from connector.emulator.testing import ServedEmulator, serve_in_thread
 from connector.engine.track import READS_PER_REQUEST, track_targets
 from connector.runtime import Runtime, build_runtime
 from connector.service import run_step
 from connector.settings import ScheduleSettings, load_settings
 from connector.state.models import Record, RecordState
+from td_emulator.config import EmulatorConfig
+from td_emulator.seed import GROUP_TOKEN, group_sirets
+from td_emulator.store import new_cuid
+from td_emulator.testing import ServedEmulator, serve_in_thread
 
 RATE_BUDGET_PER_MINUTE = 1000
 OUTSIDER = DEMO_COMPANIES["outsider"].siret

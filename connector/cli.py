@@ -1,8 +1,11 @@
 """The ``td-connector`` command.
 
-Exit codes: 0 ok, 1 something failed (records rejected, a step raised), 2 usage, 78 configuration
-error (EX_CONFIG: systemd does not restart on it). Configuration errors print every problem, never
-a traceback.
+Exit codes: 0 ok, 1 something failed (records rejected, a step raised), 2 usage, 69 the emulator is
+not installed (``emulator`` and ``demo``: EX_UNAVAILABLE), 78 configuration error (EX_CONFIG: systemd
+does not restart on it). Configuration errors print every problem, never a traceback.
+
+The emulator (package ``td_emulator``) is an optional extra: nothing here imports it, except the
+``emulator`` and ``demo`` commands, lazily.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from connector.state.lock import InstanceLockedError
 
 __all__ = ["main"]
 
-EX_OK, EX_FAILED, EX_TEMPFAIL, EX_CONFIG = 0, 1, 75, 78
+EX_OK, EX_FAILED, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 69, 75, 78
+
+EMULATOR_MISSING = (
+    "td-connector: the Trackdéchets emulator is not installed ({missing}).\n"
+    "It is an optional extra: from a checkout, pip install '.[emulator]' "
+    "(or pip install 'trackdechets-connector[emulator]')."
+)
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -82,10 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--mapping", help="only this mapping")
     retry.add_argument("--dry-run", action="store_true")
 
-    emulator = sub.add_parser("emulator", help="run the local Trackdéchets emulator")
-    from connector.emulator.cli import add_arguments
-
-    add_arguments(emulator)
+    # Its flags belong to the emulator package (an optional extra): everything after the word is
+    # handed to td_emulator.cli, so `td-connector emulator --help` shows them when it is installed.
+    sub.add_parser("emulator", help="run the local Trackdéchets emulator (extra: emulator)", add_help=False,
+                   prefix_chars="\0")
 
     demo = sub.add_parser("demo", help="the whole pipeline on embedded sample data, no configuration")
     demo.add_argument("--workdir", type=Path, default=None, help="keep the demo files here")
@@ -191,15 +200,31 @@ def cmd_retry(args: argparse.Namespace) -> int:
         )
 
 
-def cmd_emulator(args: argparse.Namespace) -> int:
-    from connector.emulator.cli import config_from_args
-    from connector.emulator.server import run
+def emulator_missing() -> str | None:
+    """None when the emulator and its server stack import, else the name of what is missing."""
+    try:
+        import td_emulator.server  # noqa: F401
+    except ModuleNotFoundError as exc:
+        return exc.name or str(exc)
+    return None
 
-    run(args.host, args.port, config_from_args(args))
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    missing = emulator_missing()
+    if missing is not None:
+        print(EMULATOR_MISSING.format(missing=missing), file=sys.stderr)
+        return EX_UNAVAILABLE
+    from td_emulator.cli import main as emulator_main
+
+    emulator_main(list(args.emulator_args), prog="td-connector emulator")
     return EX_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    missing = emulator_missing()
+    if missing is not None:
+        print(EMULATOR_MISSING.format(missing=missing), file=sys.stderr)
+        return EX_UNAVAILABLE
     from connector.demo.run import run_demo
 
     return run_demo(workdir=args.workdir, json_logs=args.json_logs)
@@ -218,7 +243,12 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "emulator":
+        args.emulator_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

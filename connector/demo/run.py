@@ -24,8 +24,6 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.logs import configure_logging
 from connector.runtime import build_runtime
 from connector.service import sync_once
@@ -170,6 +168,10 @@ def run_demo(workdir: Path | None = None, *, json_logs: bool = False, console: C
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="td-demo-")))
         workdir = workdir.absolute()
         workdir.mkdir(parents=True, exist_ok=True)
+        # The emulator is an optional extra: imported here only (cli.cmd_demo checked it is installed).
+        from td_emulator.config import EmulatorConfig
+        from td_emulator.testing import serve_in_thread
+
         served = stack.enter_context(serve_in_thread(EmulatorConfig(admin_enabled=True)))
         console.rule("[bold]trackdechets-connector demo")
         console.print(f"Local Trackdéchets emulator at {served.url} (nothing leaves this machine).")

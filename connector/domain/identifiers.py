@@ -12,8 +12,8 @@ __all__ = [
     "siret_problem",
 ]
 
-_SIRET_RE = re.compile(r"^[0-9]{14}$")
-_VAT_RE = re.compile(r"^[A-Z]{2}[0-9A-Z]{2,13}$")
+_SIRET_RE = re.compile(r"^[0-9]{14}\Z")  # \Z, not $: "$" also matches before a final newline
+_VAT_RE = re.compile(r"^[A-Z]{2}[0-9A-Z]{2,13}\Z")
 # La Poste establishments share one SIREN whose establishments do not pass Luhn: the platform
 # checks that the plain digit sum is a multiple of 5 instead (its headquarters pass Luhn).
 _LA_POSTE_SIREN = "356000000"

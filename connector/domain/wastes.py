@@ -6,7 +6,7 @@ import re
 
 __all__ = ["WASTE_CODE_RE", "is_dangerous_code", "normalize_waste_code"]
 
-WASTE_CODE_RE = re.compile(r"^[0-9]{2} [0-9]{2} [0-9]{2}\*?$")
+WASTE_CODE_RE = re.compile(r"^[0-9]{2} [0-9]{2} [0-9]{2}\*?\Z")  # \Z: "$" lets a final newline through
 _LOOSE_RE = re.compile(r"^\s*([0-9]{2})[\s.\-]*([0-9]{2})[\s.\-]*([0-9]{2})\s*(\*?)\s*$")
 
 

@@ -63,11 +63,11 @@ def load_schema_from_sdl(text: str) -> GraphQLSchema:
 
 
 def packaged_schema() -> GraphQLSchema:
-    """The SDL shipped with the emulator: the subset of the API the connector uses."""
+    """The SDL shipped with the connector: the subset of the API it uses (the emulator has its own)."""
     try:
-        text = resources.files("connector.emulator").joinpath("schema.graphql").read_text("utf-8")
+        text = resources.files("connector.trackdechets").joinpath("schema.graphql").read_text("utf-8")
     except (FileNotFoundError, ModuleNotFoundError) as exc:
-        message = "the packaged schema connector/emulator/schema.graphql is missing"
+        message = "the packaged schema connector/trackdechets/schema.graphql is missing"
         raise SchemaUnavailableError(message) from exc
     return load_schema_from_sdl(text)
 

@@ -1,4 +1,4 @@
-"""The daemon as a separate process against the emulator over HTTP."""
+"""The daemon as a separate process, from the built wheel, against the emulator over HTTP."""
 
 from __future__ import annotations
 
@@ -6,8 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import ServedEmulator, serve_in_thread
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import ServedEmulator, serve_in_thread
+
+from .process import use_installed_wheel
+from .wheel import InstalledWheel, build_and_install
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> InstalledWheel:
+    """Build the wheel once per session and install it in a venv of its own (see wheel.py)."""
+    installed = build_and_install(tmp_path_factory.mktemp("wheel"))
+    use_installed_wheel(installed)
+    return installed
 
 
 @pytest.fixture

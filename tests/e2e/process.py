@@ -1,12 +1,14 @@
-"""Start the daemon as its own process and wait for what it should do."""
+"""Start the daemon as its own process and wait for what it should do.
+
+The process is the ``td-connector`` of the built wheel (``wheel.py``), installed once per session
+by the autouse fixture of ``conftest.py``: what is tested is what ships.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.domain.demo_companies import DEMO_TOKEN
+from tests.e2e.wheel import InstalledWheel, clean_env
 
 FAST_SCHEDULE = """
 [schedule]
@@ -30,6 +33,28 @@ drain_timeout_seconds = 10
 format = "json"
 level = "INFO"
 """
+
+
+_installed: list[InstalledWheel] = []
+
+
+def use_installed_wheel(installed: InstalledWheel) -> None:
+    _installed[:] = [installed]
+
+
+def td_connector() -> list[str]:
+    """The command that runs the installed wheel's ``td-connector``."""
+    if not _installed:
+        raise RuntimeError("the wheel is not installed: tests/e2e/conftest.py's session fixture does it")
+    return [str(_installed[0].td_connector)]
+
+
+def process_env(token: str | None = DEMO_TOKEN) -> dict[str, str]:
+    """The user's environment minus PYTHONPATH and TDC_* settings, plus the token when given."""
+    env = {k: v for k, v in clean_env().items() if not k.startswith("TDC_")}
+    if token is not None:
+        env["TDC_TRACKDECHETS__TOKEN"] = token
+    return env
 
 
 @dataclass
@@ -54,12 +79,12 @@ class DaemonProcess:
 def start_daemon(
     workdir: Path, config: Path, *, extra_env: dict[str, str] | None = None, name: str = "daemon"
 ) -> DaemonProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TDC_")}
-    env.update({"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN, "PYTHONUNBUFFERED": "1", **(extra_env or {})})
+    env = process_env()
+    env.update({"PYTHONUNBUFFERED": "1", **(extra_env or {})})
     log_path = workdir / f"{name}.log"
     handle = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "connector", "run", "--config", str(config)],
+        [*td_connector(), "run", "--config", str(config)],
         cwd=workdir,
         env=env,
         stdout=handle,

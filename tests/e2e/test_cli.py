@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from connector.demo.run import _prepare
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.testing import ServedEmulator
+from td_emulator.testing import ServedEmulator
+
+from .process import process_env, td_connector
 
 
 def cli(
     *args: str, cwd: Path, token: str | None = DEMO_TOKEN, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TDC_")}
-    env["COLUMNS"] = "200"
-    if token is not None:
-        env["TDC_TRACKDECHETS__TOKEN"] = token
+    env = {**process_env(token), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "connector", *args],
+        [*td_connector(), *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -14,8 +14,8 @@ import httpx
 
 from connector.demo.run import EXPECTED, EXPECTED_REJECTED, STORY, _erp_rows, _prepare, _receipt_rows
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.testing import ServedEmulator
 from connector.state.store import open_state_store
+from td_emulator.testing import ServedEmulator
 from tests.e2e.process import FAST_SCHEDULE, start_daemon, wait_for
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from connector.demo.run import _asset
-from connector.emulator.config import EmulatorConfig, FaultConfig, OutageWindow
-from connector.emulator.testing import serve_in_thread
 from connector.state.store import open_state_store
+from td_emulator.config import EmulatorConfig, FaultConfig, OutageWindow
+from td_emulator.testing import serve_in_thread
 from tests.e2e.process import FAST_SCHEDULE, start_daemon, wait_for
 
 RECORDS = 1000

@@ -18,7 +18,7 @@ import pytest
 
 from connector.demo.run import _prepare
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.testing import ServedEmulator
+from td_emulator.testing import ServedEmulator
 
 
 def cli(*args: str, cwd: Path, env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.trackdechets import (
     InDoubt,
     Operation,
@@ -15,6 +13,8 @@ from connector.trackdechets import (
     TrackdechetsClient,
     Unauthenticated,
 )
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
 
 ME = "query Me { me { id } }"
 

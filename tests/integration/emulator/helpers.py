@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from connector.domain.demo_companies import DEMO_COMPANIES, DEMO_TOKEN
-from connector.emulator.testing import ServedEmulator
+from td_emulator.testing import ServedEmulator
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "trackdechets"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from connector.emulator.config import EmulatorConfig, FaultConfig, OutageWindow
-from connector.emulator.testing import serve_in_thread
+from td_emulator.config import EmulatorConfig, FaultConfig, OutageWindow
+from td_emulator.testing import serve_in_thread
 
 from .helpers import CREATE_FORM, Api, form_input
 

@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from connector.emulator.config import EmulatorConfig, WebhookConfig
-from connector.emulator.testing import serve_in_thread
+from td_emulator.config import EmulatorConfig, WebhookConfig
+from td_emulator.testing import serve_in_thread
 
 from .helpers import Api, company
 

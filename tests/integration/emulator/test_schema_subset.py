@@ -15,7 +15,7 @@ from graphql import (
     build_schema,
 )
 
-from connector.emulator.schema import SCHEMA_PATH, load_schema
+from td_emulator.schema import SCHEMA_PATH, load_schema
 
 from .helpers import SHARED
 

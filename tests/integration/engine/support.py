@@ -6,9 +6,9 @@ from pathlib import Path
 
 from connector.demo.run import _asset
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.testing import ServedEmulator
 from connector.runtime import Runtime, build_runtime
 from connector.settings import load_settings
+from td_emulator.testing import ServedEmulator
 
 
 def runtime_for(

@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 
 from connector.demo.run import _asset
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.service import sync_once
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
 from tests.integration.engine.support import drop, runtime_for
 
 GOOD = "BE-2026-0413"

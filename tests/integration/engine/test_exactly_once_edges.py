@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from connector.demo.run import _asset
-from connector.emulator.config import EmulatorConfig, FaultConfig
-from connector.emulator.testing import ServedEmulator, serve_in_thread
 from connector.engine.push import push
 from connector.runtime import Runtime
 from connector.service import run_step
+from td_emulator.config import EmulatorConfig, FaultConfig
+from td_emulator.testing import ServedEmulator, serve_in_thread
 from tests.integration.engine.support import csv_text, drop, runtime_for
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"

@@ -15,12 +15,12 @@ import pytest
 from graphql import GraphQLSchema
 
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.runtime import build_runtime
 from connector.service import sync_once
 from connector.settings import load_settings
 from connector.trackdechets.schema import validate_operation
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 # The token of a user of the company that appears on each kind's BSDs (the emulator's demo seed).

@@ -20,13 +20,13 @@ import pytest
 
 from connector.demo.run import _asset
 from connector.domain.demo_companies import DEMO_COMPANIES, DEMO_TOKEN
-from connector.emulator.config import EmulatorConfig, FaultConfig
-from connector.emulator.seed import GROUP_TOKEN, group_sirets
-from connector.emulator.testing import ServedEmulator, serve_in_thread
 from connector.engine.companies import NOT_OURS
 from connector.runtime import Runtime, build_runtime
 from connector.service import run_step
 from connector.settings import load_settings
+from td_emulator.config import EmulatorConfig, FaultConfig
+from td_emulator.seed import GROUP_TOKEN, group_sirets
+from td_emulator.testing import ServedEmulator, serve_in_thread
 from tests.integration.engine.support import drop, runtime_for
 
 COMPANIES = 230

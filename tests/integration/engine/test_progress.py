@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from rich.file_proxy import FileProxy
 
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.logs import configure_logging
 from connector.service import sync_once
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
 from tests.integration.engine.support import csv_text, drop, runtime_for
 
 

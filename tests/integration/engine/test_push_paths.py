@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import ServedEmulator, serve_in_thread
 from connector.service import run_step, sync_once
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import ServedEmulator, serve_in_thread
 from tests.integration.engine.support import csv_text, drop, fields_sent, runtime_for, states
 
 
@@ -95,7 +95,7 @@ def test_dry_run_and_creation_limit(tmp_path: Path, emulator: ServedEmulator) ->
 
 def test_in_doubt_creates_are_found_again_when_the_token_is_not_the_emitters(tmp_path: Path) -> None:
     """A collector's token creates BSDDs for its clients: the lookup uses the collector's SIRET."""
-    from connector.emulator.config import FaultConfig
+    from td_emulator.config import FaultConfig
 
     faults = FaultConfig(drop_after_commit_probability=1.0)
     with serve_in_thread(EmulatorConfig(admin_enabled=True, faults=faults)) as served:

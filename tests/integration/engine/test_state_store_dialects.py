@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event, inspect
 
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.errors import StateError
 from connector.service import sync_once
 from connector.state import open_state_store
 from connector.state.models import Record
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
 from tests.db_urls import dialect_params, temporary_database
 from tests.integration.engine.support import csv_text, drop, runtime_for
 

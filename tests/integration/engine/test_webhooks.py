@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from connector.domain.demo_companies import DEMO_TOKEN
-from connector.emulator.config import EmulatorConfig
-from connector.emulator.testing import serve_in_thread
 from connector.service import run_step, sync_once
 from connector.state.store import utcnow
 from connector.webhooks import WebhookReceiver, parse_authorization
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
 from tests.integration.engine.support import csv_text, drop, runtime_for
 
 SECRET = "a-webhook-secret-of-32-characters!"

@@ -208,7 +208,7 @@ def test_binding_beyond_loopback_warns_naming_what_is_exposed(capsys: pytest.Cap
 @pytest.mark.parametrize("section", ["metrics", "webhooks"])
 def test_busy_port_ends_the_daemon_with_exit_78_and_a_clear_line(tmp_path: Path, section: str) -> None:
     from connector.demo.run import _prepare
-    from connector.emulator.testing import serve_in_thread
+    from td_emulator.testing import serve_in_thread
 
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
@@ -267,7 +267,7 @@ def test_emulator_server_runs_with_limits_and_warns_beyond_loopback(
 ) -> None:
     import uvicorn
 
-    from connector.emulator import server as emulator_server
+    from td_emulator import server as emulator_server
 
     seen: dict[str, object] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))

@@ -21,7 +21,7 @@ from .store import Store
 
 __all__ = ["WebhookDispatcher"]
 
-log = structlog.get_logger("connector.emulator.webhooks")
+log = structlog.get_logger("td_emulator.webhooks")
 
 
 class WebhookDispatcher:

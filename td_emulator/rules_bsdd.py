@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.domain.wastes import is_dangerous_code
-
 from .rules_common import Problems, WasteCatalog, get_path, is_blank, normalize_operation
 from .seed import Registry
+from .validators import is_dangerous_waste_code as is_dangerous_code
 
 __all__ = ["check_draft", "check_sealable"]
 

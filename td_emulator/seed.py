@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector.domain.demo_companies import DEMO_COMPANIES, DEMO_TOKEN, OTHER_TOKEN
+from .demo_seed import DEMO_ACCOUNTS
 
 __all__ = [
     "GROUP_TOKEN", "Company", "Registry", "User", "add_group_token", "demo_registry", "group_sirets",
@@ -89,15 +89,14 @@ class Registry:
 
 
 def demo_registry() -> Registry:
-    """The companies of ``connector.domain.demo_companies``, one ADMIN user per company."""
+    """The companies of ``demo_seed.DEMO_ACCOUNTS``, one ADMIN user per company."""
     registry = Registry()
-    for key, demo in DEMO_COMPANIES.items():
+    for demo in DEMO_ACCOUNTS:
         registry.add_company(Company(
-            org_id=demo.siret, siret=demo.siret, name=demo.name, company_types=demo.profiles,
+            org_id=demo.siret, siret=demo.siret, name=demo.name, company_types=demo.company_types,
             address=demo.address, contact=demo.contact, phone=demo.phone, mail=demo.mail,
         ))
-        token = {"producer": DEMO_TOKEN, "outsider": OTHER_TOKEN}.get(key, f"demo-token-{key}")
-        registry.add_user(User(id=f"user-{key}", email=demo.mail, name=demo.contact, token=token,
+        registry.add_user(User(id=f"user-{demo.key}", email=demo.mail, name=demo.contact, token=demo.token,
                                roles={demo.siret: "ADMIN"}))
     return registry
 

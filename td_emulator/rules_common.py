@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector.domain.identifiers import is_valid_vat, siret_problem
-from connector.domain.wastes import WASTE_CODE_RE
-
 from .seed import DESTINATION_TYPES, Registry
+from .validators import siret_problem, vat_problem, waste_code_format_ok
 
 __all__ = ["Problems", "WasteCatalog", "get_path", "is_blank"]
 
@@ -46,26 +44,54 @@ def normalize_operation(code: str | None) -> str | None:
     return next((c for c in OPERATION_CODES if c.replace(" ", "") == compact), None)
 
 
+PACKAGED_WASTE_CODES = Path(__file__).with_name("data") / "waste_codes.json"
+"""The emulator's own copy of the nomenclature; the catalog checks formats only while it is absent."""
+
+
 @dataclass
 class WasteCatalog:
-    """European waste codes and the kinds each is accepted on; empty means format checks only."""
+    """European waste codes and the kinds each is accepted on; empty means format checks only.
 
-    accepted_on: dict[str, frozenset[str]] = field(default_factory=dict)
+    A code whose entry names no kinds (``accepted_on`` missing) is accepted on every kind.
+    """
+
+    accepted_on: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: Path) -> WasteCatalog:
+        """Read ``{"codes": [{"code": "01 01 01", "accepted_on": ["BSDD"], ...}, ...]}``.
+
+        Tolerant to the rest of the layout: a bare list of entries is accepted too, entries may be
+        plain strings, unknown keys are ignored. A file with no usable code is an error.
+        """
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls({item["code"]: frozenset(item.get("accepted_on", [])) for item in data["codes"]})
+        items = data.get("codes") if isinstance(data, dict) else data
+        accepted: dict[str, frozenset[str] | None] = {}
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, str):
+                accepted[item] = None
+            elif isinstance(item, dict) and isinstance(item.get("code"), str):
+                kinds = item.get("accepted_on")
+                accepted[item["code"]] = (frozenset(k for k in kinds if isinstance(k, str))
+                                          if isinstance(kinds, list) else None)
+        if not accepted:
+            raise ValueError(f"{path}: no waste code found (expected {{\"codes\": [{{\"code\": ...}}]}})")
+        return cls(accepted)
+
+    @classmethod
+    def packaged(cls) -> WasteCatalog:
+        """The packaged nomenclature when the package carries it, else format checks only."""
+        return cls.from_file(PACKAGED_WASTE_CODES) if PACKAGED_WASTE_CODES.is_file() else cls()
 
     def problem(self, code: str, kind: str) -> str | None:
-        if not WASTE_CODE_RE.match(code):
+        if not waste_code_format_ok(code):
             return f"Le code déchet \"{code}\" n'est pas au format \"NN NN NN\" (avec * si dangereux)"
         if not self.accepted_on:
             return None
-        kinds = self.accepted_on.get(code)
-        if kinds is None:
+        if code not in self.accepted_on:
             return f"Le code déchet \"{code}\" n'existe pas dans la liste européenne des déchets"
-        if kind not in kinds:
+        kinds = self.accepted_on[code]
+        if kinds is not None and kind not in kinds:
             return f"Le code déchet \"{code}\" n'est pas autorisé sur un {kind}"
         return None
 
@@ -102,7 +128,7 @@ class Problems:
         org_id = company.get("siret") or company.get("vatNumber")
         if is_blank(org_id):
             return
-        if company.get("vatNumber") and not company.get("siret") and not is_valid_vat(company["vatNumber"]):
+        if company.get("vatNumber") and not company.get("siret") and vat_problem(company["vatNumber"]):
             self.add(f"{company_path}.vatNumber",
                      f"{company_path}.vatNumber : \"{org_id}\" n'est pas un numéro de TVA valide")
             return

@@ -56,7 +56,7 @@ class Emulator:
         if self.config.group_companies:
             add_group_token(self.registry, self.config.group_companies, self.config.group_token)
         self.catalog = (WasteCatalog.from_file(self.config.waste_codes_path)
-                        if self.config.waste_codes_path else WasteCatalog())
+                        if self.config.waste_codes_path else WasteCatalog.packaged())
         self.store = Store(self.config.sqlite_path)
         self.journal: deque[dict[str, Any]] = deque(maxlen=self.config.journal_size)
         self.faults: FaultConfig = self.config.faults.model_copy(deep=True)

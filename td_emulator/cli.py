@@ -1,8 +1,9 @@
-"""Command-line flags of the emulator, shared by ``td-connector emulator`` and ``python -m``."""
+"""Command line of the emulator: ``td-emulator``, ``python -m td_emulator``, ``td-connector emulator``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .config import EmulatorConfig, FaultConfig, OutageWindow, WebhookConfig
@@ -57,10 +58,18 @@ def config_from_args(ns: argparse.Namespace) -> EmulatorConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    from .server import run
+EX_UNAVAILABLE = 69
 
-    parser = argparse.ArgumentParser(prog="python -m connector.emulator", description="Local Trackdéchets")
+
+def main(argv: list[str] | None = None, prog: str = "td-emulator") -> None:
+    """Parse the flags and serve until interrupted; exit 69 when the server stack is not installed."""
+    try:
+        from .server import run
+    except ModuleNotFoundError as exc:
+        print(f"{prog}: {exc.name} is not installed; the emulator needs its extra: "
+              "pip install 'trackdechets-connector[emulator]'", file=sys.stderr)
+        raise SystemExit(EX_UNAVAILABLE) from None
+    parser = argparse.ArgumentParser(prog=prog, description="A local Trackdéchets (GraphQL API emulator)")
     add_arguments(parser)
     ns = parser.parse_args(argv)
     run(ns.host, ns.port, config_from_args(ns))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 import uvicorn
@@ -22,11 +23,21 @@ SERVER_LIMITS = {
 
 def run(host: str = "127.0.0.1", port: int = 7300, config: EmulatorConfig | None = None) -> None:
     """Serve until interrupted; uvicorn handles SIGINT/SIGTERM and the webhook thread stops with it."""
-    from connector.hosts import is_loopback
-
-    if not is_loopback(host):
-        logging.getLogger("connector.emulator").warning(
+    if not _is_loopback(host):
+        logging.getLogger("td_emulator").warning(
             "emulator bound to %s beyond loopback: anyone reaching port %s can use its admin routes "
             "(if enabled) and any token it accepts", host, port)
     app = create_app(config or EmulatorConfig())
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **SERVER_LIMITS)  # type: ignore[arg-type]
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (the emulator keeps its own check: it never imports the
+    connector)."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -69,7 +69,8 @@ class EmulatorConfig(BaseModel):
     group_token: str = "group-token-many-companies-0003"
     """The token of that group user (``seed.GROUP_TOKEN`` by default)."""
     waste_codes_path: Path | None = None
-    """JSON list of waste codes (``{"codes": [{"code", "accepted_on"}]}``); format checks only without it."""
+    """JSON list of waste codes (``{"codes": [{"code", "accepted_on"}]}``); None means the packaged
+    ``td_emulator/data/waste_codes.json``, or format checks only when the package has none."""
     rate_limit: int = Field(1000, ge=1)
     rate_window_seconds: float = Field(60.0, gt=0)
     max_batch_operations: int = 5

@@ -19,7 +19,7 @@ from .schema import CheckedDocument, DocumentCache
 
 __all__ = ["GraphQLHttpApp"]
 
-log = structlog.get_logger("connector.emulator")
+log = structlog.get_logger("td_emulator")
 
 Headers = list[tuple[bytes, bytes]]
 _JSON = (b"content-type", b"application/json; charset=utf-8")
