@@ -8,13 +8,14 @@ import pytest
 
 from connector.emulator.config import EmulatorConfig, WebhookConfig
 from connector.emulator.testing import ServedEmulator, serve_in_thread
+from tests.reference import EMULATOR_WASTE_CODES
 
-from .helpers import SHARED, Api
+from .helpers import Api
 
 
 @pytest.fixture
 def served() -> Iterator[ServedEmulator]:
-    config = EmulatorConfig(admin_enabled=True, waste_codes_path=SHARED / "data" / "waste_codes.json",
+    config = EmulatorConfig(admin_enabled=True, waste_codes_path=EMULATOR_WASTE_CODES,
                             webhooks=WebhookConfig(backoff_seconds=0.01, timeout_seconds=1), random_seed=7)
     with serve_in_thread(config) as served:
         yield served

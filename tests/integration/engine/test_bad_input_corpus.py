@@ -13,6 +13,7 @@ from connector.emulator.config import EmulatorConfig
 from connector.emulator.testing import serve_in_thread
 from connector.service import sync_once
 from tests.integration.engine.support import drop, runtime_for
+from tests.reference import EMULATOR_WASTE_CODES
 
 GOOD = "BE-2026-0413"
 
@@ -45,7 +46,7 @@ def corpus() -> str:
 
 
 def test_every_bad_row_is_rejected_with_its_reason_and_the_good_ones_go_through(
-    tmp_path: Path, shared_dir: Path
+    tmp_path: Path,
 ) -> None:
     mapping = _asset("bsdd_csv.toml").decode("utf-8")
     # A BSDD input has few dates of its own; the receipt's validity date carries the pickup date here
@@ -55,8 +56,8 @@ def test_every_bad_row_is_rejected_with_its_reason_and_the_good_ones_go_through(
         '"transporter.validityLimit" = { column = "date_enlevement", transforms = ["date"] }\n'
         '"emitter.type" =',
     )
-    waste_codes = shared_dir / "trackdechets" / "data" / "waste_codes.json"
-    with serve_in_thread(EmulatorConfig(admin_enabled=True, waste_codes_path=waste_codes)) as served:
+    config = EmulatorConfig(admin_enabled=True, waste_codes_path=EMULATOR_WASTE_CODES)
+    with serve_in_thread(config) as served:
         runtime = runtime_for(tmp_path, served.url, mapping_text=mapping)
         drop(tmp_path, "export.csv", corpus())
         try:
