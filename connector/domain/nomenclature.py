@@ -19,6 +19,7 @@ __all__ = [
     "Nomenclature",
     "is_dangerous",
     "nomenclature",
+    "operation_code_known",
     "operation_codes",
     "waste_code_kinds",
     "waste_code_known",
@@ -80,17 +81,31 @@ def operation_codes(kind: KindName, stage: Stage | None = None) -> frozenset[str
     return stages["planned"] | stages["done"]
 
 
-def waste_code_problem(code: str, kind: KindName | None = None) -> str | None:
+def operation_code_known(code: str) -> bool:
+    """Whether ``code`` (any spelling: ``D 9 F``, ``D9F``) is an operation code of any kind."""
+    return code.replace(" ", "") in _compact_operations()
+
+
+@cache
+def _compact_operations() -> frozenset[str]:
+    return frozenset(c.replace(" ", "") for stages in nomenclature().operations.values()
+                     for codes in stages.values() for c in codes)
+
+
+def waste_code_problem(code: str, kind: KindName | None = None, *,
+                       as_written: str | None = None) -> str | None:
     """Why ``code`` (already written ``NN NN NN`` or ``NN NN NN*``) cannot be sent, or None.
 
     A code sent without the star its official spelling has (or with one it does not have) is
-    named with its exact official spelling, so the fix is obvious.
+    named with its exact official spelling, so the fix is obvious. ``as_written`` is the value
+    shown in the message (the source's spelling, ``150110``), ``code`` by default.
     """
     kinds = waste_code_kinds(code)
+    shown = code if as_written is None else as_written
     if kinds:
         if kind is None or kind in kinds:
             return None
-        return f'"{code}" is not accepted on a {kind}{_accepted_list(kind)}'
+        return f'"{shown}" is not accepted on a {kind}{_accepted_list(kind)}'
     twin = code[:-1] if code.endswith("*") else f"{code}*"
     if twin in nomenclature().waste_codes:
         what = ("is dangerous and is written with its star" if twin.endswith("*")
@@ -98,8 +113,8 @@ def waste_code_problem(code: str, kind: KindName | None = None) -> str | None:
         hint = f'the official code "{twin}" {what}'
         if kind is not None and kind not in waste_code_kinds(twin):
             hint += f", but it is not accepted on a {kind} either{_accepted_list(kind)}"
-        return f'"{code}" is not in the official waste-code list: {hint}'
-    return f'"{code}" is not in the official waste-code list'
+        return f'"{shown}" is not in the official waste-code list: {hint}'
+    return f'"{shown}" is not in the official waste-code list'
 
 
 def _accepted_list(kind: KindName) -> str:
