@@ -174,17 +174,23 @@ def _check_operation_codes(kind: BsdKind, payload: Mapping[str, Any]) -> list[st
         code = _get(payload, path)
         if not isinstance(code, str) or not code.strip():
             continue
-        accepted = operation_codes(kind.name, stage)
-        if kind.name is KindName.BSDD:
-            # A BSDD's planned operation may drop its first space ("D10"); "R 0" only after APPENDIX2.
-            accepted = accepted | {c.replace(" ", "", 1) for c in accepted}
-            if _get(payload, "emitter.type") == "APPENDIX2":
-                accepted = accepted | {"R 0", "R0"}
-        if code not in accepted:
+        appendix2 = kind.name is KindName.BSDD and _get(payload, "emitter.type") == "APPENDIX2"
+        if code not in _accepted_operations(kind.name, stage, appendix2):
             listed = ", ".join(sorted(operation_codes(kind.name, stage), key=_operation_order))
             problems.append(f'field "{path}": "{code}" is not a {stage} operation code accepted on a '
                             f"{kind.name} (accepted: {listed})")
     return problems
+
+
+@lru_cache(maxsize=32)
+def _accepted_operations(kind: KindName, stage: Stage, appendix2: bool) -> frozenset[str]:
+    accepted = operation_codes(kind, stage)
+    if kind is KindName.BSDD:
+        # A BSDD's planned operation may drop its first space ("D10"); "R 0" only after APPENDIX2.
+        accepted = accepted | {c.replace(" ", "", 1) for c in accepted}
+        if appendix2:
+            accepted = accepted | {"R 0", "R0"}
+    return accepted
 
 
 def _operation_order(code: str) -> tuple[bool, int, str]:
