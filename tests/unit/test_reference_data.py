@@ -73,3 +73,10 @@ def test_the_script_refuses_a_missing_reference(tmp_path: Path, capsys: pytest.C
     assert SCRIPT.main(["--shared", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
     assert "reference material not found" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_emulator_carries_the_same_facts() -> None:
+    """Its own copy (it must not read the connector's), written by the same script."""
+    for ours, its in ((SCRIPT.WASTE_CODES, SCRIPT.EMULATOR_WASTE_CODES),
+                      (SCRIPT.OPERATION_CODES, SCRIPT.EMULATOR_OPERATION_CODES)):
+        assert (ROOT / ours).read_bytes() == (ROOT / its).read_bytes(), its
