@@ -92,14 +92,14 @@ def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
 
 
 _MAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
-_PHONE_RE = re.compile(r"^\+?[0-9 .\-/()]+$")
+_PHONE_RE = re.compile(r"^[0-9 .\-/()]*\+?[0-9 .\-/()]+$")
 
 
 def contact_problem(key: str, value: str) -> str | None:
     """Why an e-mail (``mail``) or a phone number (``phone``) cannot be right, or None.
 
     Deliberately loose: a sane address has one ``@`` and a dotted domain, no space; a phone number
-    has 6 to 15 digits (E.164's longest), an optional leading ``+`` and usual separators only.
+    has 6 to 15 digits (E.164's longest), one optional ``+`` (``(+33) 4…``) and usual separators only.
     """
     if not value.strip():
         return None

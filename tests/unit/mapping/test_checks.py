@@ -109,12 +109,13 @@ def test_broken_emails_are_refused(mail: str) -> None:
 
 
 @pytest.mark.parametrize("phone", ["04 72 00 00 01", "+33 4 72 00 00 01", "04.72.00.00.01", "0472000001",
-                                   "+49 (0)30 1234567", "01-00-00-00-00"])
+                                   "+49 (0)30 1234567", "01-00-00-00-00", "(+33) 4 72 00 00 01"])
 def test_sane_phones_pass(phone: str) -> None:
     assert contact_problem("phone", phone) is None
 
 
 @pytest.mark.parametrize("phone", ["n/a", "0472", "04 72 00 00 01 poste 12", "tel: 0472000001",
+                                   "++33 472000001",
                                    "+33 4 72 00 00 01 00 00 00 00"])
 def test_broken_phones_are_refused(phone: str) -> None:
     assert contact_problem("phone", phone) == (
