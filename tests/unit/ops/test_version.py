@@ -1,8 +1,10 @@
-"""One version number: pyproject.toml's, which the package and ``td-connector --version`` report."""
+"""One version number (pyproject.toml's, reported by the package and ``td-connector --version``), and
+dependencies bounded and pinned (``constraints.txt``)."""
 
 from __future__ import annotations
 
 import tomllib
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -36,7 +38,7 @@ def test_no_second_version_literal_in_the_package() -> None:
     assert written == []
 
 
-def _pyproject() -> dict:  # type: ignore[type-arg]
+def _pyproject() -> dict[str, Any]:
     with (ROOT / "pyproject.toml").open("rb") as handle:
         return tomllib.load(handle)
 
