@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
-from graphql import GraphQLSchema, build_schema
+from graphql import GraphQLSchema
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT.parent / "shared").resolve()
-"""The read-only reference material beside the clone (never copied into the project)."""
+from connector.trackdechets.schema import packaged_schema
 
 
 @pytest.fixture(autouse=True)
@@ -22,12 +19,6 @@ def _clean_connector_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not (SHARED / "trackdechets" / "schema.graphql").exists():
-        pytest.skip(f"reference material not found at {SHARED}")
-    return SHARED
-
-
-@pytest.fixture(scope="session")
-def official_schema(shared_dir: Path) -> GraphQLSchema:
-    return build_schema((shared_dir / "trackdechets" / "schema.graphql").read_text("utf-8"))
+def official_schema() -> GraphQLSchema:
+    """The public API's structure, from the project's copy (pinned to the reference by a test)."""
+    return packaged_schema()

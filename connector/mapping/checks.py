@@ -6,28 +6,30 @@ limit; here every problem of the record is found at once, worded for the person 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 from connector.domain.identifiers import siret_problem
 from connector.domain.kinds import BsdKind, KindName
-from connector.domain.wastes import WASTE_CODE_RE, is_dangerous_code
+from connector.domain.nomenclature import Stage, is_dangerous, operation_codes, waste_code_problem
+from connector.domain.wastes import WASTE_CODE_RE
 
-__all__ = ["KIND_WASTE_CODES", "check_payload"]
-
-KIND_WASTE_CODES: dict[KindName, frozenset[str]] = {
-    KindName.BSVHU: frozenset({"16 01 06", "16 01 04*"}),
-    KindName.BSPAOH: frozenset({"18 01 02"}),
-    KindName.BSDASRI: frozenset({"18 01 03*", "18 02 02*"}),
-    KindName.BSFF: frozenset({"14 06 01*", "14 06 02*", "14 06 03*", "16 05 04*", "13 03 10*"}),
-}
-"""The short per-kind lists (the platform's enums); BSDD and BSDA accept longer ones, checked by
-the server (pass ``waste_codes`` to check them locally)."""
+__all__ = ["check_payload", "contact_problem"]
 
 _WASTE_CODE_PATH = {
     KindName.BSDD: "wasteDetails.code", KindName.BSDA: "waste.code", KindName.BSDASRI: "waste.code",
     KindName.BSFF: "waste.code", KindName.BSVHU: "wasteCode", KindName.BSPAOH: "waste.code",
+}
+_OPERATION_PATHS: dict[KindName, tuple[tuple[str, Stage], ...]] = {
+    KindName.BSDD: (("recipient.processingOperation", "planned"),
+                    ("temporaryStorageDetail.destination.processingOperation", "planned")),
+    KindName.BSDA: (("destination.plannedOperationCode", "planned"), ("destination.operation.code", "done")),
+    KindName.BSVHU: (("destination.plannedOperationCode", "planned"), ("destination.operation.code", "done")),
+    KindName.BSFF: (("destination.plannedOperationCode", "planned"),),
+    KindName.BSDASRI: (("destination.operation.code", "done"),),
+    KindName.BSPAOH: (("destination.operation.code", "done"),),
 }
 _WEIGHT_PATHS = {
     KindName.BSDD: ("wasteDetails.quantity",),
@@ -67,34 +69,64 @@ def _get(payload: Mapping[str, Any], path: str) -> Any:
     return current
 
 
-def _sirets(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(path, value) of every ``siret`` key, depth first in the payload's order, without recursion."""
-    stack: list[tuple[str, Any, bool]] = [(path, value, False)]
+_CHECKED_LEAVES = frozenset({"siret", "mail", "phone"})
+
+
+def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(path, key, value) of every ``siret``/``mail``/``phone`` key, depth first in the payload's
+    order, without recursion."""
+    stack: list[tuple[str, Any, str | None]] = [(path, value, None)]
     while stack:
-        where, node, is_siret = stack.pop()
-        if is_siret:
-            yield where, node
+        where, node, leaf = stack.pop()
+        if leaf is not None:
+            yield where, leaf, node
         elif type(node) is dict or isinstance(node, Mapping):
             for key, inner in reversed(list(node.items())):
                 sub = f"{where}.{key}" if where else key
-                if key == "siret" and inner is not None:
-                    stack.append((sub, inner, True))
+                if key in _CHECKED_LEAVES and inner is not None:
+                    stack.append((sub, inner, key))
                 elif type(inner) in (dict, list) or isinstance(inner, Mapping):
-                    stack.append((sub, inner, False))
+                    stack.append((sub, inner, None))
         elif type(node) is list:
-            stack.extend((f"{where}[{i}]", item, False) for i, item in reversed(list(enumerate(node))))
+            stack.extend((f"{where}[{i}]", item, None) for i, item in reversed(list(enumerate(node))))
 
 
-def check_payload(kind: BsdKind, payload: Mapping[str, Any], *, seal: bool,
-                  waste_codes: frozenset[str] | None = None) -> list[str]:
+_MAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_PHONE_RE = re.compile(r"^[0-9 .\-/()]*\+?[0-9 .\-/()]+$")
+
+
+def contact_problem(key: str, value: str) -> str | None:
+    """Why an e-mail (``mail``) or a phone number (``phone``) cannot be right, or None.
+
+    Deliberately loose: a sane address has one ``@`` and a dotted domain, no space; a phone number
+    has 6 to 15 digits (E.164's longest), one optional ``+`` (``(+33) 4…``) and usual separators only.
+    """
+    if not value.strip():
+        return None
+    if key == "mail" and not _MAIL_RE.match(value):
+        return f'"{value}" is not an e-mail address (one "@", a domain with a dot, no space)'
+    if key == "phone":
+        digits = sum(c.isdigit() for c in value)
+        if not _PHONE_RE.match(value.strip()) or not 6 <= digits <= 15:
+            return f'"{value}" is not a phone number (6 to 15 digits, optional "+", spaces, ".", "-")'
+    return None
+
+
+def check_payload(kind: BsdKind, payload: Mapping[str, Any], *, seal: bool) -> list[str]:
     """Every problem of this payload as ``field "path": reason``; empty when it looks sendable."""
     problems: list[str] = []
-    for path, siret in _sirets(payload):
-        reason = siret_problem(str(siret))
-        if reason:
-            problems.append(f'field "{path}": "{siret}" is not a valid SIRET: {reason}')
+    for path, key, value in _leaves(payload):
+        if key == "siret":
+            reason = siret_problem(str(value))
+            if reason:
+                problems.append(f'field "{path}": "{value}" is not a valid SIRET: {reason}')
+        elif isinstance(value, str):
+            reason = contact_problem(key, value)
+            if reason:
+                problems.append(f'field "{path}": {reason}')
     problems += _check_lengths(kind, payload)
-    problems += _check_waste_code(kind, payload, waste_codes)
+    problems += _check_waste_code(kind, payload)
+    problems += _check_operation_codes(kind, payload)
     problems += _check_weights(kind, payload)
     if seal and kind.name is KindName.BSDD:
         problems += _check_bsdd_sealable(payload)
@@ -124,8 +156,7 @@ def _check_lengths(kind: BsdKind, payload: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _check_waste_code(kind: BsdKind, payload: Mapping[str, Any],
-                      waste_codes: frozenset[str] | None) -> list[str]:
+def _check_waste_code(kind: BsdKind, payload: Mapping[str, Any]) -> list[str]:
     path = _WASTE_CODE_PATH[kind.name]
     code = _get(payload, path)
     if code is None:
@@ -133,11 +164,40 @@ def _check_waste_code(kind: BsdKind, payload: Mapping[str, Any],
     if not WASTE_CODE_RE.match(str(code)):
         return [f'field "{path}": "{code}" is not a waste code written "NN NN NN" or "NN NN NN*" '
                 f"(add the waste_code transform)"]
-    allowed = waste_codes if waste_codes is not None else KIND_WASTE_CODES.get(kind.name)
-    if allowed is not None and code not in allowed:
-        listed = ", ".join(sorted(allowed)) if len(allowed) <= 10 else f"{len(allowed)} codes"
-        return [f'field "{path}": "{code}" is not accepted on a {kind.name} (accepted: {listed})']
-    return []
+    reason = waste_code_problem(str(code), kind.name)
+    return [f'field "{path}": {reason}'] if reason else []
+
+
+def _check_operation_codes(kind: BsdKind, payload: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for path, stage in _OPERATION_PATHS[kind.name]:
+        code = _get(payload, path)
+        if not isinstance(code, str) or not code.strip():
+            continue
+        appendix2 = kind.name is KindName.BSDD and _get(payload, "emitter.type") == "APPENDIX2"
+        if code not in _accepted_operations(kind.name, stage, appendix2):
+            listed = ", ".join(sorted(operation_codes(kind.name, stage), key=_operation_order))
+            problems.append(f'field "{path}": "{code}" is not a {stage} operation code accepted on a '
+                            f"{kind.name} (accepted: {listed})")
+    return problems
+
+
+@lru_cache(maxsize=32)
+def _accepted_operations(kind: KindName, stage: Stage, appendix2: bool) -> frozenset[str]:
+    accepted = operation_codes(kind, stage)
+    if kind is KindName.BSDD:
+        # A BSDD's planned operation may drop its first space ("D10"); "R 0" only after APPENDIX2.
+        accepted = accepted | {c.replace(" ", "", 1) for c in accepted}
+        if appendix2:
+            accepted = accepted | {"R 0", "R0"}
+    return accepted
+
+
+def _operation_order(code: str) -> tuple[bool, int, str]:
+    """``R 1`` < ``R 2`` < ``R 10`` < ``D 9`` < ``D 9 F``: recovery first, then disposal, by number."""
+    compact = code.replace(" ", "")
+    digits = "".join(c for c in compact[1:] if c.isdigit())
+    return (compact[0] != "R", int(digits or 0), compact)
 
 
 def _check_weights(kind: BsdKind, payload: Mapping[str, Any]) -> list[str]:
@@ -175,7 +235,7 @@ def _check_bsdd_sealable(payload: Mapping[str, Any]) -> list[str]:
     if not _get(payload, "recipient.isTempStorage") and _blank(operation):
         missing.append("recipient.processingOperation")
     code = _get(payload, "wasteDetails.code")
-    dangerous = (isinstance(code, str) and is_dangerous_code(code)) or bool(
+    dangerous = (isinstance(code, str) and is_dangerous(code)) or bool(
         _get(payload, "wasteDetails.isDangerous")
     )
     if dangerous and _get(payload, "emitter.type") != "APPENDIX1" and _blank(_get(payload, "recipient.cap")):

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connector.domain.identifiers import clean_siret, siret_problem
 from connector.domain.kinds import KindName
+from connector.domain.nomenclature import operation_code_known, waste_code_problem
 from connector.domain.wastes import normalize_waste_code
 from connector.mapping.parsing import (
     DATE_FORMATS,
@@ -35,19 +36,12 @@ from connector.mapping.spec import (
 )
 
 __all__ = [
-    "OPERATION_CODES",
     "Transform",
     "apply_chain",
     "compile_transform",
     "is_empty",
     "normalize_operation_code",
 ]
-
-OPERATION_CODES = frozenset(
-    [f"R {n}" for n in range(14)]
-    + ["D 1", "D 2", "D 3", "D 4", "D 5", "D 8", "D 9", "D 9 F", "D 10", "D 12", "D 13", "D 14", "D 15"]
-)
-"""R/D codes in their spaced spelling (D 6, D 7 and D 11 are not used in France)."""
 
 _COMPACT_KINDS = frozenset({KindName.BSFF, KindName.BSDASRI})
 _OPERATION_RE = re.compile(r"^\s*([RD])\s*\.?\s*(\d{1,2})\s*(F?)\s*$", re.IGNORECASE)
@@ -70,17 +64,22 @@ def normalize_operation_code(value: str, kind: KindName) -> str:
         raise ValueError(f'"{value}" is not a treatment operation code (e.g. "R 1", "D 10")')
     letter, number, final = match.group(1).upper(), str(int(match.group(2))), match.group(3).upper()
     spaced = f"{letter} {number}" + (f" {final}" if final else "")
-    if spaced not in OPERATION_CODES:
+    if not operation_code_known(spaced):
         raise ValueError(f'"{value}" is not a known treatment operation code')
     return spaced.replace(" ", "") if kind in _COMPACT_KINDS else spaced
 
 
 def _waste_code(value: Any) -> str:
+    """``150110`` → ``15 01 10`` only when that code exists; else the reason names the official code."""
     try:
-        return normalize_waste_code(str(value))
+        code = normalize_waste_code(str(value))
     except ValueError:
         reason = "six digits, optional \"*\", e.g. \"16 01 04*\""
         raise ValueError(f'"{value}" is not a waste code ({reason})') from None
+    problem = waste_code_problem(code, as_written=str(value))
+    if problem:
+        raise ValueError(problem)
+    return code
 
 
 def _siret(value: Any) -> str:

@@ -44,7 +44,7 @@ def test_the_emulator_stack_is_an_extra_not_a_dependency(installed_wheel: Instal
 
 def test_the_wheel_carries_both_schemas_and_the_emulator_data(installed_wheel: InstalledWheel) -> None:
     files = set(installed_wheel.files())
-    assert "connector/trackdechets/schema.graphql" in files
+    assert "connector/trackdechets/api_schema.graphql" in files
     assert "td_emulator/schema.graphql" in files
     for data in sorted((ROOT / "td_emulator" / "data").glob("*.json")):
         assert f"td_emulator/data/{data.name}" in files

@@ -1,12 +1,9 @@
-"""Every document of every kind validates against the official schema (read from ../shared)."""
+"""Every document of every kind validates against the official schema (the project's pinned copy)."""
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-
 import pytest
-from graphql import GraphQLSchema, build_schema
+from graphql import GraphQLSchema
 
 from connector.domain.kinds import KINDS, KindName
 from connector.trackdechets.documents import (
@@ -18,16 +15,14 @@ from connector.trackdechets.documents import (
     track_page,
     update_document,
 )
-from connector.trackdechets.schema import validate_operation
+from connector.trackdechets.schema import packaged_schema, validate_operation
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "trackdechets"
 ALL = list(KINDS.values())
 OTHERS = [k for k in ALL if k.name is not KindName.BSDD]
 
 
-@cache
 def official() -> GraphQLSchema:
-    return build_schema((SHARED / "schema.graphql").read_text("utf-8"))
+    return packaged_schema()
 
 
 @pytest.mark.parametrize("kind", ALL, ids=lambda k: k.name.value)

@@ -7,19 +7,15 @@ from collections.abc import Iterator
 import pytest
 
 from td_emulator.config import EmulatorConfig, WebhookConfig
-from td_emulator.rules_common import PACKAGED_WASTE_CODES
 from td_emulator.testing import ServedEmulator, serve_in_thread
+from tests.reference import EMULATOR_WASTE_CODES
 
-from .helpers import SHARED, Api
-
-# The emulator's own list when the package carries it (its default), else the reference copy.
-_SHARED_CODES = SHARED / "data" / "waste_codes.json"
-WASTE_CODES = None if PACKAGED_WASTE_CODES.is_file() or not _SHARED_CODES.is_file() else _SHARED_CODES
+from .helpers import Api
 
 
 @pytest.fixture
 def served() -> Iterator[ServedEmulator]:
-    config = EmulatorConfig(admin_enabled=True, waste_codes_path=WASTE_CODES,
+    config = EmulatorConfig(admin_enabled=True, waste_codes_path=EMULATOR_WASTE_CODES,
                             webhooks=WebhookConfig(backoff_seconds=0.01, timeout_seconds=1), random_seed=7)
     with serve_in_thread(config) as served:
         yield served

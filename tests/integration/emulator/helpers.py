@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from connector.domain.demo_companies import DEMO_COMPANIES, DEMO_TOKEN
 from td_emulator.testing import ServedEmulator
-
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "trackdechets"
 
 CREATE_FORM = """mutation C($i: CreateFormInput!) { createForm(createFormInput: $i) {
   id readableId customId status createdAt updatedAt emitter { type company { siret name } }

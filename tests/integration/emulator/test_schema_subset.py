@@ -17,19 +17,14 @@ from graphql import (
 
 from td_emulator.schema import SCHEMA_PATH, load_schema
 
-from .helpers import SHARED
-
 FULL_INPUTS = ["CreateFormInput", "UpdateFormInput", "SignEmissionFormInput", "SignTransportFormInput",
                "ReceivedFormInput", "AcceptedFormInput", "ProcessedFormInput", "BsdaInput", "BsvhuInput",
                "BsdasriInput", "BsffInput", "BspaohInput"]
 
 
 @pytest.fixture(scope="module")
-def official() -> GraphQLSchema:
-    path = SHARED / "schema.graphql"
-    if not path.exists():
-        pytest.skip(f"official schema not found at {path}")
-    return build_schema(path.read_text(encoding="utf-8"))
+def official(official_schema: GraphQLSchema) -> GraphQLSchema:
+    return official_schema
 
 
 def subset_problems(ours: GraphQLSchema, official: GraphQLSchema) -> list[str]:

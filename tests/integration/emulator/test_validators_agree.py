@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from connector.domain.identifiers import is_valid_vat, siret_problem
+from connector.domain.kinds import KindName
+from connector.domain.nomenclature import waste_code_known
 from connector.domain.wastes import WASTE_CODE_RE, is_dangerous_code
-from connector.mapping.checks import KIND_WASTE_CODES
 from td_emulator import validators
 from td_emulator.rules_common import PACKAGED_WASTE_CODES, WasteCatalog
-
-from .helpers import SHARED
 
 # (value, does the production platform accept it as a SIRET, why the row is here)
 SIRETS = [
@@ -103,19 +102,19 @@ def test_a_french_vat_number_is_recognised_by_its_key() -> None:
 
 
 def _catalog() -> WasteCatalog:
-    if PACKAGED_WASTE_CODES.is_file():
-        return WasteCatalog.packaged()
-    shared = SHARED / "data" / "waste_codes.json"
-    if not shared.is_file():
-        pytest.skip("no waste-code list: neither td_emulator/data/waste_codes.json nor ../shared")
-    return WasteCatalog.from_file(shared)
+    if not PACKAGED_WASTE_CODES.is_file():
+        pytest.fail("td_emulator/data/waste_codes.json is missing: run scripts/refresh_reference_data.py")
+    return WasteCatalog.packaged()
 
 
-@pytest.mark.parametrize("kind", sorted(KIND_WASTE_CODES))
-def test_the_short_per_kind_lists_match_the_emulator_catalog(kind: str) -> None:
+@pytest.mark.parametrize("kind", [k.value for k in KindName])
+def test_the_connector_and_the_emulator_accept_the_same_codes_per_kind(kind: str) -> None:
     catalog = _catalog()
-    emulator_side = {code for code, kinds in catalog.accepted_on.items() if kinds and kind in kinds}
-    assert emulator_side == set(KIND_WASTE_CODES[kind])  # type: ignore[index]
+    codes = set(catalog.accepted_on)
+    assert len(codes) > 800
+    emulator_side = {code for code in codes if catalog.problem(code, kind) is None}
+    connector_side = {code for code in codes if waste_code_known(code, KindName(kind))}
+    assert emulator_side == connector_side
 
 
 def test_the_catalog_loader_tolerates_layouts_and_refuses_an_empty_file(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from connector.service import sync_once
 from td_emulator.config import EmulatorConfig
 from td_emulator.testing import serve_in_thread
 from tests.integration.engine.support import drop, runtime_for
+from tests.reference import EMULATOR_WASTE_CODES
 
 GOOD = "BE-2026-0413"
 
@@ -40,12 +41,16 @@ def corpus() -> str:
         row("DUP-1"),
         row("DUP-1", **{";85;": ";86;"}),
         row("OK-2"),
+        row("STAR-MISSING", **{"16 01 07*": "160107"}),
+        row("WRONG-KIND-CODE", **{"16 01 07*": "17 06 05*"}),
+        row("BAD-MAIL", **{"marie.dupont@garage-dupont.example": "marie.dupont garage-dupont.example"}),
+        row("BAD-PHONE", **{"04 72 00 00 01": "voir contrat"}),
     ]
     return "\n".join([header, *rows]) + "\n"
 
 
 def test_every_bad_row_is_rejected_with_its_reason_and_the_good_ones_go_through(
-    tmp_path: Path, shared_dir: Path
+    tmp_path: Path,
 ) -> None:
     mapping = _asset("bsdd_csv.toml").decode("utf-8")
     # A BSDD input has few dates of its own; the receipt's validity date carries the pickup date here
@@ -55,8 +60,8 @@ def test_every_bad_row_is_rejected_with_its_reason_and_the_good_ones_go_through(
         '"transporter.validityLimit" = { column = "date_enlevement", transforms = ["date"] }\n'
         '"emitter.type" =',
     )
-    waste_codes = shared_dir / "trackdechets" / "data" / "waste_codes.json"
-    with serve_in_thread(EmulatorConfig(admin_enabled=True, waste_codes_path=waste_codes)) as served:
+    config = EmulatorConfig(admin_enabled=True, waste_codes_path=EMULATOR_WASTE_CODES)
+    with serve_in_thread(config) as served:
         runtime = runtime_for(tmp_path, served.url, mapping_text=mapping)
         drop(tmp_path, "export.csv", corpus())
         try:
@@ -80,7 +85,12 @@ def test_every_bad_row_is_rejected_with_its_reason_and_the_good_ones_go_through(
     rejected("NAN-WEIGHT", "export.csv:line 5", "poids_kg", "quatre-vingt")
     rejected("BAD-SIRET", "export.csv:line 6", "siret_producteur", "Luhn")
     rejected("BAD-CODE-FORMAT", "export.csv:line 7", "code_dechet", "1601*")
-    rejected("UNKNOWN-CODE", "16 01 99*")  # refused by the platform's list
+    # The nomenclature's checks run offline: the row is named, with its column, before any request.
+    rejected("UNKNOWN-CODE", "export.csv:line 8", "code_dechet", '"16 01 99*" is not in the official')
+    rejected("STAR-MISSING", "export.csv:line 14", "code_dechet", 'official code "16 01 07*"')
+    rejected("WRONG-KIND-CODE", "export.csv:line 15", "code_dechet", "not accepted on a BSDD")
+    rejected("BAD-MAIL", "export.csv:line 16", "emitter.company.mail", "email", "not an e-mail address")
+    rejected("BAD-PHONE", "export.csv:line 17", "emitter.company.phone", "telephone", "not a phone number")
     rejected("LONG-NAME", "export.csv:line 9", "wasteDetails.name", "designation", "at most 250")
     null_key = [r for r in rows if r["key"].startswith("!") or r["key"] == ""]
     assert null_key

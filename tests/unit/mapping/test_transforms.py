@@ -77,6 +77,21 @@ def test_waste_code_and_siret():
         run("16010", "waste_code")
 
 
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("150110*", "15 01 10*"), ("16.01.06", "16 01 06"), (" 17 06 05 * ", "17 06 05*"), (200301, "20 03 01"),
+])
+def test_waste_code_normalises_to_an_official_code(raw, expected):
+    assert run(raw, "waste_code") == expected
+
+
+def test_waste_code_does_not_normalise_into_a_code_that_does_not_exist():
+    with pytest.raises(ValueError, match=r'^"150110" is not in the official waste-code list: the official '
+                                         r'code "15 01 10\*" is dangerous and is written with its star$'):
+        run("150110", "waste_code")
+    with pytest.raises(ValueError, match=r'^"999999" is not in the official waste-code list$'):
+        run("999999", "waste_code")
+
+
 def test_text_transforms_chain_in_order():
     assert run("  dupont ", "strip", "upper") == "DUPONT"
     assert run("ABC", "lower") == "abc"
