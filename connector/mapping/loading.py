@@ -23,7 +23,7 @@ from connector.mapping.spec import MappingSpec, SimpleTransformName
 __all__ = ["format_validation_error", "load_mapping", "load_mappings", "parse_mapping"]
 
 _TRANSFORM_NAMES: tuple[str, ...] = (*get_args(SimpleTransformName), "map", "default")
-_VALUE_TAGS = frozenset({"shorthand", "column", "const", "template", "children", "items"})
+_VALUE_TAGS = frozenset({"shorthand", "column", "const", "template", "lookup", "children", "items"})
 _TRANSFORM_TAGS = frozenset({"simple", "date", "map", "default", "split"})
 
 
@@ -85,7 +85,7 @@ def _reason(error: Any) -> str:
         return f'unknown transform "{name}"{hint}; valid: {", ".join(_TRANSFORM_NAMES)}'
     if kind == "union_tag_not_found" and isinstance(value, dict):
         found = ", ".join(sorted(value)) or "none"
-        return f"needs one of column, const, template, children, items (found keys: {found})"
+        return f"needs one of column, const, template, lookup, children, items (found keys: {found})"
     if kind == "extra_forbidden":
         return f"unknown key {loc[-1]!r}"
     if kind == "missing":
