@@ -94,6 +94,16 @@ class CompiledMapping:
         """The same mapping reading these lookup tables (loaded by ``connector.sources.lookups``)."""
         return replace(self, tables=dict(tables))
 
+    def check_lookups(self, tables: Mapping[str, LookupTable]) -> list[str]:
+        """Problems for every field reading a column its lookup table does not have."""
+        problems = []
+        for where, ref in _lookup_refs(self.plan, "fields"):
+            table = tables.get(ref.name)
+            if table is not None and ref.column not in table.columns:
+                problems.append(f'{self.path}: {where}: lookup "{ref.name}" ({table.origin}): '
+                                f"{_unknown_column(ref.column, table.columns)}")
+        return problems
+
     @property
     def lookup_fingerprint(self) -> str:
         """Changes when any loaded lookup table's content changes."""
@@ -427,6 +437,18 @@ class _Compiler:
 
 def _replace(node: LeafPlan, **changes: Any) -> LeafPlan:
     return replace(node, **changes)
+
+
+def _lookup_refs(plan: ObjectPlan, where: str) -> list[tuple[str, LookupRef]]:
+    out: list[tuple[str, LookupRef]] = []
+    for node in plan.fields:
+        if isinstance(node, LeafPlan):
+            if node.lookup is not None:
+                out.append((f'{where}."{node.label}"', node.lookup))
+        else:
+            for inner in (node.item, *node.items):
+                out += _lookup_refs(inner, where)
+    return out
 
 
 def _reads_fields(node: LeafPlan | ListPlan) -> bool:

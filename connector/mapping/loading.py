@@ -24,6 +24,8 @@ __all__ = ["format_validation_error", "load_mapping", "load_mappings", "parse_ma
 
 _TRANSFORM_NAMES: tuple[str, ...] = (*get_args(SimpleTransformName), "map", "default")
 _VALUE_TAGS = frozenset({"shorthand", "column", "const", "template", "lookup", "children", "items"})
+_SKIPPED_TAGS = frozenset({"csv", "sql", "condition", "conditions"})
+"""Union tags pydantic puts in error locations: not the user's words."""
 _TRANSFORM_TAGS = frozenset({"simple", "date", "map", "default", "split"})
 
 
@@ -65,7 +67,7 @@ def _location(loc: tuple[Any, ...]) -> str:
             out[-1] = f"{out[-1]}[{part}]" if out else f"[{part}]"
             if previous == "transforms" and index + 1 < len(parts) and parts[index + 1] in _TRANSFORM_TAGS:
                 index += 1
-        elif part in ("tagged-union[CsvSourceSpec,SqlSourceSpec]",) or part in ("csv", "sql"):
+        elif part in ("tagged-union[CsvSourceSpec,SqlSourceSpec]",) or part in _SKIPPED_TAGS:
             pass
         else:
             out.append(str(part))

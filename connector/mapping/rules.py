@@ -104,7 +104,7 @@ def compile_rule(spec: RuleSpec, index: int) -> Rule:
         base["minimum"] = Decimal(str(spec.min)) if spec.min is not None else None
         base["maximum"] = Decimal(str(spec.max)) if spec.max is not None else None
         if base["minimum"] is not None and base["maximum"] is not None and base["minimum"] > base["maximum"]:
-            raise ValueError(f"min {spec.min} is greater than max {spec.max}")
+            raise ValueError(f"min {_show(base['minimum'])} is greater than max {_show(base['maximum'])}")
     elif spec.check == "pattern":
         if not spec.regex:
             raise ValueError('check "pattern" needs a "regex"')
@@ -146,9 +146,9 @@ def _reason(rule: Rule, raw: Any, now: datetime) -> str | None:
         except ValueError as exc:
             return str(exc)
         if rule.minimum is not None and number < rule.minimum:
-            return f'"{raw}" is below the minimum {rule.minimum:f}'
+            return f'"{raw}" is below the minimum {_show(rule.minimum)}'
         if rule.maximum is not None and number > rule.maximum:
-            return f'"{raw}" is above the maximum {rule.maximum:f}'
+            return f'"{raw}" is above the maximum {_show(rule.maximum)}'
         return None
     if rule.check == "pattern":
         assert rule.regex is not None
@@ -160,6 +160,10 @@ def _reason(rule: Rule, raw: Any, now: datetime) -> str | None:
             return f'"{raw}" is not one of {", ".join(rule.shown_values)}'
         return None
     raise AssertionError(rule.check)  # pragma: no cover
+
+
+def _show(number: Decimal) -> str:
+    return format(number.normalize(), "f")
 
 
 def _date_reason(rule: Rule, raw: Any, now: datetime) -> str | None:

@@ -124,7 +124,14 @@ class ConditionSpec(_Spec):
     """A regular expression the whole value must match (Python ``re`` syntax)."""
 
 
-Conditions = ConditionSpec | list[ConditionSpec]
+def _conditions_tag(value: Any) -> str:
+    return "conditions" if isinstance(value, list) else "condition"
+
+
+Conditions = Annotated[
+    Annotated[ConditionSpec, Tag("condition")] | Annotated[list[ConditionSpec], Tag("conditions")],
+    Discriminator(_conditions_tag),
+]
 """One condition, or a list of them: ``when`` needs all of them, ``unless`` any of them."""
 
 
