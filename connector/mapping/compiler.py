@@ -148,8 +148,9 @@ class CompiledMapping:
         if self.kind.has_custom_id and "customId" not in payload:
             payload["customId"] = record.key
         lines += [f"{record.origin}: {p.message}" for p in ev.problems]
+        # Domain checks only on a payload whose rules and fields passed: no echo of a rule.
         checks: list[str] = []
-        if not ev.problems:
+        if not lines:
             checks = [self._with_column(p) for p in check_payload(self.kind, payload, seal=self.seal)]
             lines += [f"{record.origin}: {p}" for p in checks]
         failed = next((v for v in verdicts if v.reason is not None), None)
