@@ -138,8 +138,9 @@ def test_client_mail_changed_in_its_table_only_updates_its_bsds(tmp_path: Path) 
             _sync(runtime)
             rejected = {r.record_key: r.last_error for r in runtime.store.records() if r.state == "rejected"}
             assert set(rejected) == {"101", "103"}
-            assert 'field "emitter.company.siret" (lookup "clients" by column "code_client", column "siret"): ' \
-                   '"C2" is not in lookup "clients"' in rejected["101"]
+            expected = ('field "emitter.company.siret" (lookup "clients" by column "code_client", '
+                        'column "siret"): "C2" is not in lookup "clients"')
+            assert expected in rejected["101"]
         finally:
             runtime.close()
 

@@ -109,7 +109,8 @@ def test_lookup_problems_at_load(schema, tmp_path: Path):
 @pytest.mark.parametrize(("lookups", "field", "expected"), [
     ('[lookups.c]\nkey = "code"\n', '{ lookup = "c", by = "x", column = "y" }',
      'lookups."c": give "file" (a CSV file) or "url" and "query" (SQL)'),
-    ('[lookups.c]\nkey = "code"\nfile = "a.csv"\nurl = "sqlite://"\n', '{ lookup = "c", by = "x", column = "y" }',
+    ('[lookups.c]\nkey = "code"\nfile = "a.csv"\nurl = "sqlite://"\n',
+     '{ lookup = "c", by = "x", column = "y" }',
      'lookups."c": "file" and "url"/"query" exclude each other'),
     ('[lookups.c]\nkey = "code"\nfile = "a.csv"\n', '{ lookup = "d", by = "x", column = "y" }',
      'fields."wasteDetails.name": unknown lookup "d" (lookups: c)'),
