@@ -175,6 +175,13 @@ class CompiledMapping:
         return result.payload
 
 
+_TODO = "TODO"
+
+
+def _where(label: str) -> str:
+    return label if label == "source.key" else f'fields."{label.split("[")[0]}"'
+
+
 def _unknown_column(column: str, known: Sequence[str]) -> str:
     guess = difflib.get_close_matches(column, known, n=1, cutoff=0.6)
     if guess:
@@ -199,6 +206,11 @@ def compile_mapping(spec: MappingSpec, schema: GraphQLSchema, *, path: str) -> C
         plan = compiler.order_by_dependencies(plan)
     rules, rule_uses = compiler.rules()
     compiler.check_lookups()
+    # A draft written by ``td-connector init`` cannot run before its TODOs are filled.
+    todo = [label for label, column in uses if column == _TODO]
+    todo += ["source.key"] if _TODO in spec.source.key else []
+    problems += [f'{path}: {_where(label)}: still to fill ("{_TODO}" left by td-connector init): name a '
+                 "column, a { const = ... } or a lookup" for label in dict.fromkeys(todo)]
     if problems:
         raise MappingError(f"{path}: {len(problems)} problem(s) in the mapping", problems)
     return CompiledMapping(

@@ -195,7 +195,8 @@ def _evaluate_leaf(node: LeafPlan, values: Mapping[str, Any], ev: Evaluation, wh
                 ev.trace.append(TraceLine(node.label + where, _source(node), conditions=verdicts,
                                           problem=str(exc)))
             return None
-        ev.used_lookups.add(node.lookup.name)
+        if raw is not None or not is_empty(values.get(node.lookup.by)):
+            ev.used_lookups.add(node.lookup.name)
     else:
         cached = _CONSTANTS.get(id(node))
         if ev.trace is None and cached is not None and cached[0] is node:
