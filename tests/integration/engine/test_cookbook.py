@@ -75,7 +75,8 @@ def test_csv_recipe_runs_end_to_end(name: str, tmp_path: Path) -> None:
     bsds = {r.record_key: served.emulator.store.get("BSDD", r.bsd_id) for r in records}
     if name == "conditions":
         first, second = bsds["1"], bsds["2"]
-        assert first is not None and second is not None
+        assert first is not None
+        assert second is not None
         assert [p.get("other") for p in first["wasteDetails"]["packagingInfos"]] == [None]
         assert [p.get("other") for p in second["wasteDetails"]["packagingInfos"]] == ["Caisse-palette"]
         assert first["wasteDetails"]["onuCode"] == "UN 1202 Gazole, 3, III"
@@ -112,7 +113,8 @@ def test_postgres_recipe_runs_end_to_end_with_its_write_back(dialect: str, tmp_p
                                  "updated_at = now() + interval '1 second'"))
         before = len(served.emulator.journal)
         records = _sync(tmp_path, recipe["toml"], served, passes=2)
-        sent = [f for e in list(served.emulator.journal)[before:] for op in e["operations"] for f in op["fields"]]
+        journal = list(served.emulator.journal)[before:]
+        sent = [f for e in journal for op in e["operations"] for f in op["fields"]]
         assert sent.count("updateForm") == 2
         for record in records:
             bsd = served.emulator.store.get("BSDD", record.bsd_id)
