@@ -129,6 +129,10 @@ class Evaluation:
     used_lookups: set[str] = field(default_factory=set)
 
 
+_NO_VERDICTS: list[tuple[str, bool]] = []
+"""Shared, never mutated: a node without conditions."""
+
+
 def evaluate(plan: ObjectPlan, values: Mapping[str, Any],
              children: Mapping[str, Sequence[Mapping[str, Any]]],
              ev: Evaluation, where: str = "") -> dict[str, Any] | None:
@@ -142,6 +146,7 @@ def evaluate(plan: ObjectPlan, values: Mapping[str, Any],
     any_record_value = False
     only_consts = True
     for node in plan.fields:
+        verdicts: list[tuple[str, bool]] = _NO_VERDICTS
         if node.conditions:
             verdicts = [(c.text, condition_holds(c, values, ev.root)) for c in node.conditions]
             if not all(v for _, v in verdicts):
@@ -149,8 +154,6 @@ def evaluate(plan: ObjectPlan, values: Mapping[str, Any],
                     ev.trace.append(TraceLine(node.label + where, _source(node), conditions=verdicts,
                                               skipped=True))
                 continue
-        else:
-            verdicts = []
         if isinstance(node, ListPlan):
             result = _evaluate_list(node, values, children, ev, where)
             only_consts = only_consts and node.children is None and not node.items
@@ -212,24 +215,27 @@ def _evaluate_leaf(node: LeafPlan, values: Mapping[str, Any], ev: Evaluation, wh
 
 def _evaluate_value(node: LeafPlan, raw: Any, ev: Evaluation, where: str,
                     verdicts: list[tuple[str, bool]]) -> Any:
-    line = TraceLine(node.label + where, _source(node), raw=raw, conditions=verdicts)
-    if ev.trace is not None:
+    line = None
+    if ev.trace is not None:  # explain only: the hot path builds no trace objects
+        line = TraceLine(node.label + where, _source(node), raw=raw, conditions=verdicts)
         ev.trace.append(line)
     try:
-        value = apply_chain(raw, node.chain, node.chain_defaults,
-                            line.steps if ev.trace is not None else None)
+        value = apply_chain(raw, node.chain, node.chain_defaults, line.steps if line else None)
         if is_empty(value) or value == []:
             value = node.default
-            if ev.trace is not None and value is not None:
+            if line is not None and value is not None:
                 line.steps.append(("default", value))
         if is_empty(value) or value == []:
             if node.required:
                 raise ValueError(_required_reason(node))
             return None
-        line.final = coerce_leaf(value, node.leaf)
-        return line.final
+        final = coerce_leaf(value, node.leaf)
+        if line is not None:
+            line.final = final
+        return final
     except ValueError as exc:
-        line.problem = str(exc)
+        if line is not None:
+            line.problem = str(exc)
         ev.problems.append(FieldProblem(
             node.label, node.column, f'field "{node.label}"{where}{node.describe_source()}: {exc}'
         ))
