@@ -69,7 +69,8 @@ def _pass(workdir: Path) -> tuple[dict[str, int], float, dict[str, str]]:
 def test_only_the_records_of_a_corrected_client_change(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     (tmp_path / "m.toml").write_text(MAPPING, "utf-8")
-    config = '[trackdechets]\nurl = "http://127.0.0.1:9/"\n[state]\ndir = "var"\n[mappings]\npaths = ["m.toml"]\n'
+    config = ('[trackdechets]\nurl = "http://127.0.0.1:9/"\n[state]\ndir = "var"\n'
+              '[mappings]\npaths = ["m.toml"]\n')
     (tmp_path / "config.toml").write_text(config, "utf-8")
     _clients(tmp_path / "clients.csv")
     rows = [f"{i};C{i % CLIENTS:04d};130205*" for i in range(ORDERS)]
