@@ -129,3 +129,16 @@ def test_fingerprint_follows_content_not_order():
     b = table_from_rows("t", "k", [{"k": "2", "v": "b"}, {"k": "1", "v": "a"}], ["k", "v"], "x")
     c = table_from_rows("t", "k", [{"k": "2", "v": "b"}, {"k": "1", "v": "A"}], ["k", "v"], "x")
     assert a.fingerprint == b.fingerprint != c.fingerprint
+
+
+def test_json_schema_for_editors_covers_the_new_syntax():
+    import json
+
+    schema = json.loads((REPO / "connector" / "mapping" / "mapping.schema.json").read_text("utf-8"))
+    assert {"rules", "lookups", "blocks"} <= set(schema["properties"])
+    defs = schema["$defs"]
+    assert {"ConditionSpec", "RuleSpec", "LookupSpec", "LookupValue", "BlockSpec"} <= set(defs)
+    assert {"in", "equals", "not_equals", "empty", "matches", "column", "field"} == set(
+        defs["ConditionSpec"]["properties"])
+    for value in ("ColumnValue", "ConstValue", "TemplateValue", "LookupValue", "ChildrenValue", "ItemsValue"):
+        assert {"when", "unless"} <= set(defs[value]["properties"]), value
