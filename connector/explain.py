@@ -16,7 +16,7 @@ from typing import Any
 
 from connector.engine.context import Binding
 from connector.engine.ingest import map_record, validate_entry
-from connector.mapping.compiler import CompiledMapping, MappingResult
+from connector.mapping.compiled import CompiledMapping, MappingResult
 from connector.mapping.plans import TraceLine
 from connector.runtime import Runtime, build_runtime
 from connector.settings import Settings

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from connector.engine.context import Binding, Pipeline
 from connector.errors import SourceError
-from connector.mapping.compiler import CompiledMapping
+from connector.mapping.compiled import CompiledMapping
 from connector.sources.base import SourceBatch, SourceRecord
 from connector.sources.lookups import load_lookups
 from connector.state.models import Record, RecordState
