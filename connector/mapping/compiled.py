@@ -129,12 +129,13 @@ class CompiledMapping:
         if not lines:
             checks = [self._with_column(p) for p in check_payload(self.kind, payload, seal=self.seal)]
             lines += [f"{record.origin}: {p}" for p in checks]
+        # The error's field and column are those of its first line: a rule's column, or a field's.
         failed = next((v for v in verdicts if v.reason is not None), None)
         first = ev.problems[0] if ev.problems else None
         return MappingResult(
             payload, lines, verdicts, checks, ev.trace, frozenset(ev.used_lookups),
-            first_field=first.field if first else None,
-            first_column=first.column if first else (failed.rule.column if failed else None),
+            first_field=None if failed or first is None else first.field,
+            first_column=failed.rule.column if failed else (first.column if first else None),
         )
 
     def apply(self, record: SourceRecord, *, now: datetime | None = None) -> dict[str, Any]:
@@ -149,7 +150,6 @@ class CompiledMapping:
             error.problems = result.problems  # type: ignore[attr-defined]
             raise error
         return result.payload
-
 
 
 def unknown_column(column: str, known: Sequence[str]) -> str:
