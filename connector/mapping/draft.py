@@ -201,6 +201,7 @@ def _suggest(facts: ColumnFacts, kind: KindName, taken: set[str]) -> tuple[str, 
 _PACKAGING = ("conditionnement", "emballage", "contenant", "packaging")
 _COUNT = ("nb", "nombre", "colis", "count")
 _OTHER = ("autre", "precision", "précision", "other")
+_REFERENCE = re.compile(r"(^|_)(code|id|ref)(_|$)")
 
 
 def _enum_note(root: GraphQLInputObjectType, path: str) -> str:
@@ -279,6 +280,11 @@ def draft_mapping(*, name: str, kind: KindName, schema: GraphQLSchema, source_to
     dates = [f for f in leftover if f.looks_like == "date"]
     if leftover:
         out += ["", "# Columns not used yet: " + ", ".join(f.name for f in leftover)]
+    references = [f.name for f in leftover
+                  if _REFERENCE.search(f.name.lower()) and f.looks_like != "waste_code"]
+    if references:
+        out += [f"# {', '.join(references)}: codes of another table? Read it with a [lookups] table and "
+                '{ lookup = "...", by = "<column>", column = "..." } (docs/cookbook.md, lookups).']
     for fact in dates:
         out += ["", "# A date the create does not send: checked anyway (delete if not wanted).",
                 "[[rules]]", f'name = "{fact.name}"', f'column = "{fact.name}"', 'check = "date"',
