@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from connector.engine.context import Binding
 from connector.engine.ingest import map_record, validate_entry
 from connector.mapping.compiled import CompiledMapping, MappingResult
@@ -58,8 +60,10 @@ def _find(runtime: Runtime, key: str, only: str | None) -> Iterator[_Found]:
     for binding in runtime.pipeline.bindings:
         if only and binding.mapping.name != only:
             continue
-        rows = [r for r in runtime.store.records(binding.mapping.name) if r.record_key == key]
-        row = rows[0] if rows else None
+        with runtime.store.session() as session:
+            row = session.scalars(select(Record).where(Record.mapping == binding.mapping.name,
+                                                       Record.record_key == key)).first()
+            session.expunge_all()
         record = _from_source(binding, key)
         if record is not None:
             yield _Found(binding, record, "the source", row)
