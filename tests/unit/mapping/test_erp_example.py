@@ -142,3 +142,24 @@ def test_json_schema_for_editors_covers_the_new_syntax():
         defs["ConditionSpec"]["properties"])
     for value in ("ColumnValue", "ConstValue", "TemplateValue", "LookupValue", "ChildrenValue", "ItemsValue"):
         assert {"when", "unless"} <= set(defs[value]["properties"]), value
+
+
+def test_lookup_missing_empty_and_lookups_in_child_rows(schema, tmp_path: Path):
+    (tmp_path / "types.csv").write_text("code;type_td\nF;FUT\nG;GRV\n", "utf-8")
+    (tmp_path / "m.toml").write_text(
+        'version = 1\nname = "t"\nkind = "BSDD"\n[source]\ntype = "csv"\nfolder = "in"\nkey = ["k"]\n'
+        '[lifecycle]\nseal = false\n[lookups.types]\nfile = "types.csv"\nkey = "code"\n[fields]\n'
+        '"wasteDetails.name" = { lookup = "types", by = "code", column = "type_td", missing = "empty" }\n'
+        '"wasteDetails.packagingInfos" = { children = "cond", fields = { type = { lookup = "types", '
+        'by = "code", column = "type_td" }, quantity = "n" } }\n', "utf-8")
+    mapping = load_mapping(tmp_path / "m.toml", schema)
+    mapping = mapping.with_tables(load_lookups(mapping.spec.lookups, base_dir=tmp_path))
+    record = SourceRecord(key="K", origin="o", values={"code": "Z"},
+                          children={"cond": [{"code": "f", "n": 2}, {"code": "G", "n": 1}]})
+    payload = mapping.apply(record, now=NOW)
+    assert payload["wasteDetails"] == {"packagingInfos": [{"type": "FUT", "quantity": 2},
+                                                          {"type": "GRV", "quantity": 1}]}
+    bad = SourceRecord(key="K", origin="o", values={}, children={"cond": [{"code": "X", "n": 2}]})
+    with pytest.raises(RecordError, match=r'\[cond #1\] \(lookup "types" by column "code", column "type_td"\): '
+                                          r'"X" is not in lookup "types" \(types.csv\)'):
+        mapping.apply(bad, now=NOW)
