@@ -160,6 +160,7 @@ def test_lookup_missing_empty_and_lookups_in_child_rows(schema, tmp_path: Path):
     assert payload["wasteDetails"] == {"packagingInfos": [{"type": "FUT", "quantity": 2},
                                                           {"type": "GRV", "quantity": 1}]}
     bad = SourceRecord(key="K", origin="o", values={}, children={"cond": [{"code": "X", "n": 2}]})
-    with pytest.raises(RecordError, match=r'\[cond #1\] \(lookup "types" by column "code", column "type_td"\): '
-                                          r'"X" is not in lookup "types" \(types.csv\)'):
+    expected = (r'\[cond #1\] \(lookup "types" by column "code", column "type_td"\): '
+                r'"X" is not in lookup "types" \(types.csv\)')
+    with pytest.raises(RecordError, match=expected):
         mapping.apply(bad, now=NOW)
