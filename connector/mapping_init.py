@@ -21,6 +21,7 @@ from connector.mapping.draft import draft_mapping
 __all__ = ["add_arguments", "read_csv_sample", "read_sql_sample", "run_init"]
 
 _SAMPLE = 200
+_CURSOR = re.compile(r"updated|modif|maj|changed|horodat")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,8 +104,10 @@ def run_init(args: argparse.Namespace) -> int:
             return 2
         columns, rows = read_sql_sample(args.sql, table=args.table, query=args.query)
         what = f'table = "{args.table}"' if args.table else f'query = """{args.query}"""'
-        source = (f'[source]\ntype = "sql"\nurl = "{args.sql}"\n{what}\nmode = "cursor"\n'
-                  '# cursor_column = "updated_at"   # TODO: a column that grows at each change')
+        cursor = next((c for c in columns if _CURSOR.search(c.lower())), None)
+        cursor_line = (f'cursor_column = "{cursor}"   # by its name: check it grows at each change' if cursor
+                       else '# cursor_column = "updated_at"   # grows at each change (or mode = "scan")')
+        source = f'[source]\ntype = "sql"\nurl = "{args.sql}"\n{what}\nmode = "cursor"\n{cursor_line}'
         name = args.name or _slug(f"{kind.value.lower()}-{args.table or 'query'}")
         origin = f"{args.table or 'a query'} ({_hide_password(args.sql)})"
     text = draft_mapping(name=name, kind=kind, schema=packaged_schema(), source_toml=source,

@@ -68,14 +68,16 @@ def test_every_kind_draft_loads_with_only_todos_left(kind, schema):
 def test_init_from_an_sql_table(tmp_path: Path, capsys):
     database = tmp_path / "erp.sqlite"
     with sqlite3.connect(database) as db:
-        db.execute("CREATE TABLE bons (id INTEGER PRIMARY KEY, siret TEXT, code TEXT, poids_kg REAL)")
-        db.execute("INSERT INTO bons VALUES (1, '85243162000123', '130205*', 12.5), (2, '44019372000255', "
-                   "'160107*', 3)")
+        db.execute("CREATE TABLE bons (id INTEGER PRIMARY KEY, siret TEXT, code TEXT, poids_kg REAL, "
+                   "date_maj TEXT)")
+        db.execute("INSERT INTO bons VALUES (1, '85243162000123', '130205*', 12.5, '2026-11-02 10:00'), "
+                   "(2, '44019372000255', '160107*', 3, '2026-11-03 11:00')")
     url = f"sqlite:///{database}"
     assert main(["init", "--sql", url, "--table", "bons", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "bsdd-bons.toml").read_text("utf-8")
     assert f'url = "{url}"\ntable = "bons"' in text
     assert 'key = ["id"]' in text
+    assert 'cursor_column = "date_maj"' in text
     assert '"wasteDetails.code" = { column = "code", transforms = ["waste_code"] }' in text
     assert "wrote" in capsys.readouterr().out
     # Never over an existing file without --force.
