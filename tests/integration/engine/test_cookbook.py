@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,12 @@ def _sync(workdir: Path, toml: str, served: Any, passes: int = 1) -> list[Any]:
 @pytest.mark.parametrize("name", sorted(n for n, r in recipes().items() if not r["sql"]))
 def test_csv_recipe_runs_end_to_end(name: str, tmp_path: Path) -> None:
     recipe = recipes()[name]
+    # Sample dates become yesterday's, so that "not in the future, at most N days ago" rules hold
+    # whatever day the test runs.
+    yesterday = (date.today() - timedelta(days=1)).strftime("%d/%m/%Y")
     for file, body in recipe["files"].items():
         (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / file).write_text(body, "utf-8")
+        (tmp_path / file).write_text(re.sub(r"\b\d\d/\d\d/\d{4}\b", yesterday, body), "utf-8")
     with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
         records = _sync(tmp_path, recipe["toml"], served)
     assert records

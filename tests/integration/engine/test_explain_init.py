@@ -134,7 +134,7 @@ def test_explain_follows_one_record_from_columns_to_operations(erp_workdir: Path
 
 def test_explain_shows_a_failed_rule_and_unknown_key(erp_workdir: Path, capsys) -> None:
     bons = erp_workdir / "data" / "erp_bons.csv"
-    bons.write_text(bons.read_text("utf-8").replace("03/11/2026 10:15", "31/02/2026"), "utf-8")
+    bons.write_text(bons.read_text("utf-8").replace("03/11/2025 10:15", "31/02/2026"), "utf-8")
     config = erp_workdir / "config.toml"
     config.write_text('[trackdechets]\nurl = "http://127.0.0.1:9/"\n[state]\ndir = "var"\n'
                       '[mappings]\npaths = ["m.toml"]\n', "utf-8")
