@@ -145,3 +145,21 @@ def test_explain_shows_a_failed_rule_and_unknown_key(erp_workdir: Path, capsys) 
     assert report["checks"] is None
     assert main(["explain", "-c", str(config), "--key", "nope"]) == 1
     assert "no record with key 'nope'" in capsys.readouterr().out
+
+
+def test_explain_text_output_reads_top_down(erp_workdir: Path, capsys) -> None:
+    config = erp_workdir / "config.toml"
+    config.write_text('[trackdechets]\nurl = "http://127.0.0.1:9/"\n[state]\ndir = "var"\n'
+                      '[mappings]\npaths = ["m.toml"]\n', "utf-8")
+    capsys.readouterr()
+    assert main(["explain", "-c", str(config), "--key", "1002", "--mapping", "bsdd-collector-erp"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("bsdd-collector-erp / 1002  (data/erp_bons.csv:line 3; read from the source)\n")
+    order = ["\nRules\n", "\nFields\n", "\nChecks\n", "\nLookups used: clients\n", "\nOperations\n"]
+    assert [text.index(part) for part in order] == sorted(text.index(part) for part in order)
+    quantity = ('  wasteDetails.quantity  <- column "poids_kg"\n'
+                '      raw "410" -> decimal "410" -> kg_to_t "0.410" -> final 0.41\n')
+    assert quantity in text
+    assert '  transporter.customInfo  <- column "commentaire_transport"\n      LEFT OUT: when column ' \
+           '"siret_transporteur" is filled\n' in text
+    assert "  createForm (a new BSD)\n  markAsSealed (seal = true)\n" in text
