@@ -91,6 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--mapping", help="only this mapping")
     retry.add_argument("--dry-run", action="store_true")
 
+    explain = sub.add_parser("explain", help="why one record became what it became (nothing sent)")
+    _add_config(explain)
+    explain.add_argument("--key", required=True, help="the record key")
+    explain.add_argument("--mapping", help="only this mapping")
+    explain.add_argument("--json", action="store_true")
+
+    init = sub.add_parser("init", help="write a commented mapping draft and a config from a CSV or a table")
+    from connector.mapping_init import add_arguments as add_init_arguments
+
+    add_init_arguments(init)
+
     # Its flags belong to the emulator package (an optional extra): everything after the word is
     # handed to td_emulator.cli, so `td-connector emulator --help` shows them when it is installed.
     sub.add_parser("emulator", help="run the local Trackdéchets emulator (extra: emulator)", add_help=False,
@@ -200,6 +211,19 @@ def cmd_retry(args: argparse.Namespace) -> int:
         )
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from connector.explain import explain
+
+    settings, config_dir = _load(args)
+    return explain(settings, config_dir, key=args.key, mapping=args.mapping, as_json=args.json)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from connector.mapping_init import run_init
+
+    return run_init(args)
+
+
 def emulator_missing() -> str | None:
     """None when the emulator and its server stack import, else the name of what is missing."""
     try:
@@ -237,6 +261,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "preview": cmd_preview,
     "status": cmd_status,
     "retry": cmd_retry,
+    "explain": cmd_explain,
+    "init": cmd_init,
     "emulator": cmd_emulator,
     "demo": cmd_demo,
 }

@@ -16,6 +16,7 @@ from graphql import GraphQLSchema
 
 from connector import __version__
 from connector.engine.context import Binding, Pipeline, PipelineOptions
+from connector.engine.lookup_refresh import lookup_problems
 from connector.errors import ConfigError, MappingError
 from connector.mapping.loading import load_mappings
 from connector.settings import Settings
@@ -125,7 +126,9 @@ def build_runtime(
         columns = source.columns()
         if columns is not None:
             problems.extend(mapping.check_columns(columns))
-        bindings.append(Binding(mapping, source))
+        binding = Binding(mapping, source)
+        problems.extend(lookup_problems(binding))
+        bindings.append(binding)
     if problems:
         for binding in bindings:
             binding.source.close()

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.engine.context import Binding, Pipeline
+from connector.engine.lookup_refresh import refresh_lookups
 from connector.engine.validation import validator_for
 from connector.errors import RecordError
 from connector.mapping.hashing import canonical_json
@@ -308,7 +309,7 @@ def store_batch(
 
 
 def ingest_binding(pipeline: Pipeline, binding: Binding, stop: threading.Event) -> Counter[str]:
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = refresh_lookups(pipeline, binding)
     name = binding.mapping.name
     checkpoint = pipeline.store.get_checkpoint(name)
     for batch in binding.source.read(checkpoint):

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import difflib
 import string
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from graphql import GraphQLInputObjectType, GraphQLSchema
 
 from connector.domain.kinds import KINDS, BsdKind
-from connector.errors import MappingError, RecordError
-from connector.mapping.checks import check_payload
-from connector.mapping.plans import FieldProblem, LeafPlan, ListPlan, ObjectPlan, Template, evaluate
+from connector.errors import MappingError
+from connector.mapping.compiled import CompiledMapping, MappingResult
+from connector.mapping.conditions import Condition, compile_conditions
+from connector.mapping.lookups import LookupRef
+from connector.mapping.plans import LeafPlan, ListPlan, ObjectPlan, Template
+from connector.mapping.rules import Rule, compile_rule
 from connector.mapping.schema_paths import LeafType, PathError, coerce_leaf, resolve_path
 from connector.mapping.spec import (
     ChildrenValue,
@@ -24,90 +27,21 @@ from connector.mapping.spec import (
     DefaultTransform,
     FieldValue,
     ItemsValue,
+    LookupValue,
     MappingSpec,
     MapTransform,
     TemplateValue,
 )
 from connector.mapping.transforms import Transform, apply_chain, compile_transform
-from connector.sources.base import SourceRecord
-from connector.sources.specs import SqlSourceSpec
 
-__all__ = ["CompiledMapping", "compile_mapping"]
+__all__ = ["CompiledMapping", "MappingResult", "compile_mapping"]
 
 
-@dataclass(frozen=True)
-class CompiledMapping:
-    """A mapping ready to apply: pure, reusable, safe to share between threads."""
-
-    name: str
-    path: str
-    kind: BsdKind
-    source: Any
-    """The ``[source]`` spec (``CsvSourceSpec`` or ``SqlSourceSpec``)."""
-    key_columns: tuple[str, ...]
-    seal: bool
-    plan: ObjectPlan
-    column_uses: tuple[tuple[str, str], ...]
-    """(field key, column) pairs for the record's own columns, to name the field in problems."""
-    spec: MappingSpec
-
-    def required_columns(self) -> set[str]:
-        """Columns the source must provide (child-row columns excluded)."""
-        return {column for _, column in self.column_uses} | set(self.key_columns)
-
-    def check_columns(self, available: Sequence[str]) -> list[str]:
-        """Problems for every referenced column the source does not have, with a suggestion."""
-        known = list(available)
-        problems: list[str] = []
-        for column in self.key_columns:
-            if column not in known:
-                problems.append(f"{self.path}: source.key: {_unknown_column(column, known)}")
-        if isinstance(self.source, SqlSourceSpec):
-            for attr in ("cursor_column", "flag_column"):
-                column = getattr(self.source, attr)
-                if column and column not in known:
-                    problems.append(f"{self.path}: source.{attr}: {_unknown_column(column, known)}")
-        for key, column in self.column_uses:
-            if column not in known:
-                problems.append(f'{self.path}: fields."{key}": {_unknown_column(column, known)}')
-        return problems
-
-    def _with_column(self, problem: str) -> str:
-        """``field "a.b": reason`` → ``field "a.b" (column "c"): reason``, so the row can be fixed."""
-        for key, column in self.column_uses:
-            prefix = f'field "{key}":'
-            if problem.startswith(prefix):
-                return f'field "{key}" (column "{column}"):' + problem[len(prefix):]
-        return problem
-
-    def apply(self, record: SourceRecord) -> dict[str, Any]:
-        """The input object of the kind's create mutation, or one RecordError listing every problem."""
-        field_problems: list[FieldProblem] = []
-        payload = evaluate(self.plan, record.values, record.children, field_problems) or {}
-        if self.kind.has_custom_id and "customId" not in payload:
-            payload["customId"] = record.key
-        lines = [f"{record.origin}: {p.message}" for p in field_problems]
-        if not field_problems:
-            lines += [f"{record.origin}: {self._with_column(p)}"
-                      for p in check_payload(self.kind, payload, seal=self.seal)]
-        if lines:
-            first = field_problems[0] if field_problems else None
-            error = RecordError(
-                "; ".join(lines),
-                field=first.field if first else None,
-                column=first.column if first else None,
-                mapping=self.name, key=record.key, origin=record.origin,
-            )
-            error.problems = lines  # type: ignore[attr-defined]
-            raise error
-        return payload
+_TODO = "TODO"
 
 
-def _unknown_column(column: str, known: Sequence[str]) -> str:
-    guess = difflib.get_close_matches(column, known, n=1, cutoff=0.6)
-    if guess:
-        return f'unknown column "{column}" (did you mean "{guess[0]}"?)'
-    return f'unknown column "{column}" (columns: {", ".join(known) or "none"})'
+def _where(label: str) -> str:
+    return label if label == "source.key" else f'fields."{label.split("[")[0]}"'
 
 
 def compile_mapping(spec: MappingSpec, schema: GraphQLSchema, *, path: str) -> CompiledMapping:
@@ -117,28 +51,118 @@ def compile_mapping(spec: MappingSpec, schema: GraphQLSchema, *, path: str) -> C
     root = schema.get_type(kind.input_type)
     plan = ObjectPlan()
     uses: list[tuple[str, str]] = []
+    compiler = _Compiler(kind, path, problems, uses, spec)
     if not isinstance(root, GraphQLInputObjectType):
         problems.append(f"{path}: kind: {kind.name} needs input type {kind.input_type}, "
                         "which the target's schema does not have")
     else:
-        compiler = _Compiler(kind, path, problems, uses)
         plan = compiler.object_plan(root, spec.fields, prefix="", where="fields")
+        plan = compiler.apply_blocks(plan)
+        plan = compiler.order_by_dependencies(plan)
+    rules, rule_uses = compiler.rules()
+    compiler.check_lookups()
+    # A draft written by ``td-connector init`` cannot run before its TODOs are filled.
+    todo = [label for label, column in uses if column == _TODO]
+    todo += ["source.key"] if _TODO in spec.source.key else []
+    problems += [f'{path}: {_where(label)}: still to fill ("{_TODO}" left by td-connector init): name a '
+                 "column, a { const = ... } or a lookup" for label in dict.fromkeys(todo)]
     if problems:
         raise MappingError(f"{path}: {len(problems)} problem(s) in the mapping", problems)
     return CompiledMapping(
         name=spec.name, path=path, kind=kind, source=spec.source,
         key_columns=tuple(spec.source.key), seal=spec.lifecycle.seal, plan=plan,
-        column_uses=tuple(uses), spec=spec,
+        column_uses=tuple(uses), spec=spec, rules=rules, rule_uses=rule_uses,
     )
 
 
 class _Compiler:
     def __init__(self, kind: BsdKind, path: str, problems: list[str],
-                 uses: list[tuple[str, str]]) -> None:
+                 uses: list[tuple[str, str]], spec: MappingSpec) -> None:
         self.kind = kind
         self.path = path
         self.problems = problems
         self.uses = uses
+        self.spec = spec
+        self.field_refs: list[tuple[str, str]] = []
+        """(where, referenced field) of every ``field`` condition, checked once all are known."""
+
+    def conditions(self, value: Any, where: str, key: str, label: str,
+                   own_columns: bool) -> tuple[Condition, ...] | None:
+        if isinstance(value, str) or (value.when is None and value.unless is None):
+            return ()
+        try:
+            compiled = compile_conditions(value.when, value.unless)
+        except ValueError as exc:
+            self.problem(where, key, str(exc))
+            return None
+        for condition in compiled:
+            if own_columns:
+                self.uses.extend((label, column) for column in condition.columns)
+            self.field_refs.extend((f'{where}."{key}"', ref) for ref in condition.fields)
+        return compiled
+
+    def apply_blocks(self, plan: ObjectPlan) -> ObjectPlan:
+        """Each ``[blocks."prefix"]`` condition added to every top-level field under the prefix."""
+        nodes = list(plan.fields)
+        for prefix, block in self.spec.blocks.items():
+            where = f'blocks."{prefix}"'
+            try:
+                conditions = compile_conditions(block.when, block.unless)
+            except ValueError as exc:
+                self.problems.append(f"{self.path}: {where}: {exc}")
+                continue
+            under = [i for i, n in enumerate(nodes) if n.label == prefix or n.label.startswith(prefix + ".")]
+            if not under:
+                mapped = sorted({n.label.split(".")[0] for n in nodes})
+                self.problems.append(f"{self.path}: {where}: no mapped field under {prefix!r} "
+                                     f"(top-level blocks mapped: {', '.join(mapped)})")
+                continue
+            for condition in conditions:
+                self.uses.extend((prefix, column) for column in condition.columns)
+                self.field_refs.extend((where, ref) for ref in condition.fields)
+            for index in under:
+                nodes[index] = replace(nodes[index], conditions=nodes[index].conditions + conditions)
+        return ObjectPlan(tuple(nodes))
+
+    def order_by_dependencies(self, plan: ObjectPlan) -> ObjectPlan:
+        """Fields read by ``field`` conditions are built first; such a field must not itself
+        depend on another field's value (one level, so the order is always clear)."""
+        dependent = {n.label for n in plan.fields if _reads_fields(n)}
+        mapped = {n.label for n in plan.fields if isinstance(n, LeafPlan)}
+        for where, ref in self.field_refs:
+            if ref in dependent:
+                self.problems.append(f"{self.path}: {where}: field {ref!r} has a condition on another "
+                                     "field itself; test that field's column instead")
+            elif ref not in mapped:
+                guess = difflib.get_close_matches(ref, sorted(mapped), n=1, cutoff=0.6)
+                hint = f' (did you mean "{guess[0]}"?)' if guess else ""
+                self.problems.append(f"{self.path}: {where}: condition on field {ref!r}, which the "
+                                     f"mapping does not set at the top level{hint}")
+        first = [n for n in plan.fields if n.label not in dependent]
+        return ObjectPlan(tuple(first + [n for n in plan.fields if n.label in dependent]))
+
+    def rules(self) -> tuple[tuple[Rule, ...], tuple[tuple[str, str], ...]]:
+        compiled: list[Rule] = []
+        uses: list[tuple[str, str]] = []
+        for index, spec in enumerate(self.spec.rules):
+            where = f"rules[{index}]"
+            try:
+                rule = compile_rule(spec, index)
+            except ValueError as exc:
+                self.problems.append(f"{self.path}: {where}: {exc}")
+                continue
+            compiled.append(rule)
+            uses.append((f"{where}.column", rule.column))
+            uses.extend((f"{where} condition", c) for c in rule.columns[1:])
+        return tuple(compiled), tuple(uses)
+
+    def check_lookups(self) -> None:
+        for name, lookup in self.spec.lookups.items():
+            where = f'{self.path}: lookups."{name}"'
+            if lookup.file is None and (lookup.url is None or lookup.query is None):
+                self.problems.append(f'{where}: give "file" (a CSV file) or "url" and "query" (SQL)')
+            elif lookup.file is not None and (lookup.url is not None or lookup.query is not None):
+                self.problems.append(f'{where}: "file" and "url"/"query" exclude each other')
 
     def problem(self, where: str, key: str, reason: str) -> None:
         self.problems.append(f'{self.path}: {where}."{key}": {reason}')
@@ -169,13 +193,22 @@ class _Compiler:
             return None
         if isinstance(value, str):
             value = ColumnValue(column=value)
+        conditions = self.conditions(value, where, key, label, own_columns)
         chain = self.chain(value, where, key)
-        if chain is None:
+        if chain is None or conditions is None:
             return None
         steps, chain_defaults = chain
         node = LeafPlan(path=path, label=label, leaf=leaf, chain=steps, chain_defaults=chain_defaults,
-                        default=value.default, required=value.required)
-        if isinstance(value, ColumnValue):
+                        default=value.default, required=value.required, conditions=conditions)
+        if isinstance(value, LookupValue):
+            if value.lookup not in self.spec.lookups:
+                known = ", ".join(sorted(self.spec.lookups)) or "none defined under [lookups]"
+                self.problem(where, key, f'unknown lookup "{value.lookup}" (lookups: {known})')
+                return None
+            node = _replace(node, lookup=LookupRef(value.lookup, value.by, value.column, value.missing))
+            if own_columns:
+                self.uses.append((label, value.by))
+        elif isinstance(value, ColumnValue):
             node = _replace(node, column=value.column)
             if own_columns:
                 self.uses.append((label, value.column))
@@ -198,12 +231,13 @@ class _Compiler:
                   own_columns: bool) -> ListPlan | None:
         assert leaf.item_object is not None
         item_type = leaf.item_object
+        conditions = self.conditions(value, where, key, label, own_columns) or ()
         if isinstance(value, ChildrenValue):
             sub_where = f'{where}."{key}".fields'
             item = self.object_plan(item_type, value.fields, prefix=f"{label}[].", where=sub_where,
                                     own_columns=False)
             return ListPlan(tuple(key.split(".")), label, item, children=value.children,
-                            required=value.required)
+                            required=value.required, conditions=conditions)
         if isinstance(value, ItemsValue):
             items = tuple(
                 self.object_plan(item_type, fields, prefix=f"{label}[{i}].",
@@ -211,12 +245,12 @@ class _Compiler:
                 for i, fields in enumerate(value.items)
             )
             return ListPlan(tuple(key.split(".")), label, ObjectPlan(), items=items,
-                            required=value.required)
+                            required=value.required, conditions=conditions)
         self.problem(where, key, f"is a list of {item_type.name}: build it with "
                                  "{children=\"...\", fields={...}} or {items=[{...}]}")
         return None
 
-    def chain(self, value: ColumnValue | ConstValue | TemplateValue, where: str,
+    def chain(self, value: ColumnValue | ConstValue | TemplateValue | LookupValue, where: str,
               key: str) -> tuple[tuple[Transform, ...], tuple[Any, ...]] | None:
         steps: list[Transform] = []
         defaults: list[Any] = []
@@ -254,7 +288,8 @@ class _Compiler:
         except ValueError as exc:
             self.problem(where, key, f"{what} {raw!r} does not fit {node.leaf.describe()}: {exc}")
 
-    def check_map_targets(self, value: ColumnValue | ConstValue | TemplateValue, node: LeafPlan,
+    def check_map_targets(self, value: ColumnValue | ConstValue | TemplateValue | LookupValue,
+                          node: LeafPlan,
                           where: str, key: str) -> None:
         """A value map that ends the chain must only produce values the field accepts."""
         if not value.transforms or not isinstance(value.transforms[-1], MapTransform):
@@ -269,6 +304,14 @@ class _Compiler:
 
 
 def _replace(node: LeafPlan, **changes: Any) -> LeafPlan:
-    from dataclasses import replace
-
     return replace(node, **changes)
+
+
+def _reads_fields(node: LeafPlan | ListPlan) -> bool:
+    """Whether the node (or anything inside a list) has a ``field`` condition."""
+    if any(c.fields for c in node.conditions):
+        return True
+    if isinstance(node, ListPlan):
+        plans = (node.item, *node.items)
+        return any(_reads_fields(inner) for plan in plans for inner in plan.fields)
+    return False

@@ -23,7 +23,9 @@ from connector.mapping.spec import MappingSpec, SimpleTransformName
 __all__ = ["format_validation_error", "load_mapping", "load_mappings", "parse_mapping"]
 
 _TRANSFORM_NAMES: tuple[str, ...] = (*get_args(SimpleTransformName), "map", "default")
-_VALUE_TAGS = frozenset({"shorthand", "column", "const", "template", "children", "items"})
+_VALUE_TAGS = frozenset({"shorthand", "column", "const", "template", "lookup", "children", "items"})
+_SKIPPED_TAGS = frozenset({"csv", "sql", "condition", "conditions"})
+"""Union tags pydantic puts in error locations: not the user's words."""
 _TRANSFORM_TAGS = frozenset({"simple", "date", "map", "default", "split"})
 
 
@@ -65,7 +67,7 @@ def _location(loc: tuple[Any, ...]) -> str:
             out[-1] = f"{out[-1]}[{part}]" if out else f"[{part}]"
             if previous == "transforms" and index + 1 < len(parts) and parts[index + 1] in _TRANSFORM_TAGS:
                 index += 1
-        elif part in ("tagged-union[CsvSourceSpec,SqlSourceSpec]",) or part in ("csv", "sql"):
+        elif part in ("tagged-union[CsvSourceSpec,SqlSourceSpec]",) or part in _SKIPPED_TAGS:
             pass
         else:
             out.append(str(part))
@@ -85,7 +87,7 @@ def _reason(error: Any) -> str:
         return f'unknown transform "{name}"{hint}; valid: {", ".join(_TRANSFORM_NAMES)}'
     if kind == "union_tag_not_found" and isinstance(value, dict):
         found = ", ".join(sorted(value)) or "none"
-        return f"needs one of column, const, template, children, items (found keys: {found})"
+        return f"needs one of column, const, template, lookup, children, items (found keys: {found})"
     if kind == "extra_forbidden":
         return f"unknown key {loc[-1]!r}"
     if kind == "missing":

@@ -10,10 +10,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.mapping.conditions import Condition, condition_holds
+from connector.mapping.lookups import LookupRef, LookupTable
 from connector.mapping.schema_paths import LeafType, coerce_leaf
 from connector.mapping.transforms import Transform, apply_chain, is_empty
 
-__all__ = ["FieldProblem", "LeafPlan", "ListPlan", "ObjectPlan", "Template", "evaluate"]
+__all__ = [
+    "Evaluation", "FieldProblem", "LeafPlan", "ListPlan", "ObjectPlan", "Template", "TraceLine", "evaluate",
+]
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,20 @@ class LeafPlan:
     chain_defaults: tuple[Any, ...] = ()
     default: Any = None
     required: bool = False
+    conditions: tuple[Condition, ...] = ()
+    lookup: LookupRef | None = None
 
     @property
     def from_record(self) -> bool:
-        return self.column is not None or self.template is not None
+        return self.column is not None or self.template is not None or self.lookup is not None
 
     def describe_source(self) -> str:
         if self.column is not None:
             return f' (column "{self.column}")'
         if self.template is not None:
             return f" (template {self.template.text!r})"
+        if self.lookup is not None:
+            return f" ({self.lookup.describe()})"
         return ""
 
 
@@ -78,6 +86,7 @@ class ListPlan:
     """Child rows name; None when the items come from the record's own columns."""
     items: tuple[ObjectPlan, ...] = ()
     required: bool = False
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,29 +102,79 @@ class FieldProblem:
     """Complete sentence minus the record origin: ``field "x" (column "y"): reason``."""
 
 
+@dataclass
+class TraceLine:
+    """What happened to one field of one record (``td-connector explain`` prints these)."""
+
+    path: str
+    source: str
+    raw: Any = None
+    steps: list[tuple[str, Any]] = field(default_factory=list)
+    final: Any = None
+    conditions: list[tuple[str, bool]] = field(default_factory=list)
+    skipped: bool = False
+    problem: str | None = None
+
+
+@dataclass
+class Evaluation:
+    """The state of one record's evaluation: problems found, payload so far, optional trace."""
+
+    problems: list[FieldProblem] = field(default_factory=list)
+    root: dict[str, Any] | None = None
+    """The top-level payload being built: ``field`` conditions read it."""
+    trace: list[TraceLine] | None = None
+    lookups: Mapping[str, LookupTable] = field(default_factory=dict)
+    """Lookup name → loaded table (see ``connector.sources.lookups``)."""
+    used_lookups: set[str] = field(default_factory=set)
+
+
+_NO_VERDICTS: list[tuple[str, bool]] = []
+"""Shared, never mutated: a node without conditions."""
+
+
 def evaluate(plan: ObjectPlan, values: Mapping[str, Any],
              children: Mapping[str, Sequence[Mapping[str, Any]]],
-             problems: list[FieldProblem], where: str = "") -> dict[str, Any] | None:
-    """Build the input object; problems are appended; None when every record value was empty."""
+             ev: Evaluation, where: str = "") -> dict[str, Any] | None:
+    """Build the input object; problems are appended; None when every record value was empty.
+
+    A field whose conditions do not hold is left out, as if its value were empty.
+    """
     out: dict[str, Any] = {}
+    if ev.root is None:
+        ev.root = out
     any_record_value = False
     only_consts = True
     for node in plan.fields:
+        verdicts: list[tuple[str, bool]] = _NO_VERDICTS
+        if node.conditions:
+            verdicts = [(c.text, condition_holds(c, values, ev.root)) for c in node.conditions]
+            if not all(v for _, v in verdicts):
+                if ev.trace is not None:
+                    ev.trace.append(TraceLine(node.label + where, _source(node), conditions=verdicts,
+                                              skipped=True))
+                continue
         if isinstance(node, ListPlan):
-            result = _evaluate_list(node, values, children, problems, where)
+            result = _evaluate_list(node, values, children, ev, where)
             only_consts = only_consts and node.children is None and not node.items
         else:
             only_consts = only_consts and not node.from_record
-            result = _evaluate_leaf(node, values, problems, where)
+            result = _evaluate_leaf(node, values, ev, where, verdicts)
             if result is not None and node.from_record:
                 any_record_value = True
         if result is not None:
             if isinstance(node, ListPlan):
                 any_record_value = True
             _set_in(out, node.path, result)
-    if not any_record_value and not only_consts:
+    if not out or (not any_record_value and not only_consts):
         return None
     return out
+
+
+def _source(node: LeafPlan | ListPlan) -> str:
+    if isinstance(node, ListPlan):
+        return f'child rows "{node.children}"' if node.children else "items"
+    return node.describe_source().strip(" ()") or "constant"
 
 
 _CONSTANTS: dict[int, tuple[LeafPlan, Any]] = {}
@@ -123,37 +182,61 @@ _CONSTANTS: dict[int, tuple[LeafPlan, Any]] = {}
 with the plan kept alive beside it so that the id cannot be reused)."""
 
 
-def _evaluate_leaf(node: LeafPlan, values: Mapping[str, Any], problems: list[FieldProblem],
-                   where: str) -> Any:
+def _evaluate_leaf(node: LeafPlan, values: Mapping[str, Any], ev: Evaluation, where: str,
+                   verdicts: list[tuple[str, bool]]) -> Any:
     if node.column is not None:
         raw = values.get(node.column)
     elif node.template is not None:
         raw = node.template.render(values)
+    elif node.lookup is not None:
+        try:
+            raw = node.lookup.read(values, ev.lookups)
+        except ValueError as exc:
+            message = f'field "{node.label}"{where}{node.describe_source()}: {exc}'
+            ev.problems.append(FieldProblem(node.label, node.lookup.by, message))
+            if ev.trace is not None:
+                ev.trace.append(TraceLine(node.label + where, _source(node), conditions=verdicts,
+                                          problem=str(exc)))
+            return None
+        if raw is not None or not is_empty(values.get(node.lookup.by)):
+            ev.used_lookups.add(node.lookup.name)
     else:
         cached = _CONSTANTS.get(id(node))
-        if cached is not None and cached[0] is node:
+        if ev.trace is None and cached is not None and cached[0] is node:
             # A list is copied: every payload owns its values, whatever is done to them later.
             return list(cached[1]) if isinstance(cached[1], list) else cached[1]
-        before = len(problems)
-        value = _evaluate_value(node, node.const, problems, where)
-        if len(problems) == before and len(_CONSTANTS) < 10_000:
+        before = len(ev.problems)
+        value = _evaluate_value(node, node.const, ev, where, verdicts)
+        if len(ev.problems) == before and len(_CONSTANTS) < 10_000:
             _CONSTANTS[id(node)] = (node, value)
         return value
-    return _evaluate_value(node, raw, problems, where)
+    return _evaluate_value(node, raw, ev, where, verdicts)
 
 
-def _evaluate_value(node: LeafPlan, raw: Any, problems: list[FieldProblem], where: str) -> Any:
+def _evaluate_value(node: LeafPlan, raw: Any, ev: Evaluation, where: str,
+                    verdicts: list[tuple[str, bool]]) -> Any:
+    line = None
+    if ev.trace is not None:  # explain only: the hot path builds no trace objects
+        line = TraceLine(node.label + where, _source(node), raw=raw, conditions=verdicts)
+        ev.trace.append(line)
     try:
-        value = apply_chain(raw, node.chain, node.chain_defaults)
+        value = apply_chain(raw, node.chain, node.chain_defaults, line.steps if line else None)
         if is_empty(value) or value == []:
             value = node.default
+            if line is not None and value is not None:
+                line.steps.append(("default", value))
         if is_empty(value) or value == []:
             if node.required:
                 raise ValueError(_required_reason(node))
             return None
-        return coerce_leaf(value, node.leaf)
+        final = coerce_leaf(value, node.leaf)
+        if line is not None:
+            line.final = final
+        return final
     except ValueError as exc:
-        problems.append(FieldProblem(
+        if line is not None:
+            line.problem = str(exc)
+        ev.problems.append(FieldProblem(
             node.label, node.column, f'field "{node.label}"{where}{node.describe_source()}: {exc}'
         ))
         return None
@@ -164,27 +247,29 @@ def _required_reason(node: LeafPlan) -> str:
         return "is required but the column is empty"
     if node.template is not None:
         return f"is required but every column of the template is empty ({', '.join(node.template.columns)})"
+    if node.lookup is not None:
+        return f'is required but column "{node.lookup.column}" of lookup "{node.lookup.name}" is empty'
     return "is required but has no value"
 
 
 def _evaluate_list(node: ListPlan, values: Mapping[str, Any],
                    children: Mapping[str, Sequence[Mapping[str, Any]]],
-                   problems: list[FieldProblem], where: str) -> list[dict[str, Any]] | None:
+                   ev: Evaluation, where: str) -> list[dict[str, Any]] | None:
     built: list[dict[str, Any]] = []
     if node.children is not None:
         for index, row in enumerate(children.get(node.children, ())):
-            item = evaluate(node.item, row, {}, problems, f"{where} [{node.children} #{index + 1}]")
+            item = evaluate(node.item, row, {}, ev, f"{where} [{node.children} #{index + 1}]")
             if item is not None:
                 built.append(item)
     else:
         for index, item_plan in enumerate(node.items):
-            item = evaluate(item_plan, values, children, problems, f"{where} [item {index + 1}]")
+            item = evaluate(item_plan, values, children, ev, f"{where} [item {index + 1}]")
             if item is not None:
                 built.append(item)
     if not built:
         if node.required:
             source = f'child rows "{node.children}"' if node.children else "its items' columns"
-            problems.append(FieldProblem(
+            ev.problems.append(FieldProblem(
                 node.label, None, f'field "{node.label}"{where}: is required but {source} gave no item'
             ))
         return None

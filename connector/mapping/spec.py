@@ -15,13 +15,19 @@ from connector.domain.kinds import KindName
 from connector.sources.specs import SourceSpec
 
 __all__ = [
+    "BlockSpec",
     "ChildrenValue",
     "ColumnValue",
+    "ConditionSpec",
+    "Conditions",
     "ConstValue",
     "FieldValue",
     "ItemsValue",
     "LifecycleSpec",
+    "LookupSpec",
+    "LookupValue",
     "MappingSpec",
+    "RuleSpec",
     "TemplateValue",
     "TransformSpec",
     "mapping_json_schema",
@@ -94,7 +100,49 @@ TransformSpec = Annotated[
 # --- field values ----------------------------------------------------------------------------
 
 
-class _Leaf(_Spec):
+class ConditionSpec(_Spec):
+    """A test on one of the record's columns or on another mapped field's final value.
+
+    Exactly one of ``column`` / ``field``; at most one of ``equals``, ``not_equals``, ``in``,
+    ``empty``, ``matches``; with none of them the test is "is filled".
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    column: str | None = None
+    """The record's column (a child row's column inside ``children``), read as it is."""
+    field: str | None = None
+    """Another mapped field's path (``"emitter.type"``), read after its transforms."""
+    equals: Scalar | None = None
+    """Compared after stripping, case-insensitively; numbers numerically (``"12,0"`` = 12)."""
+    not_equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    """One of these values (same comparison as ``equals``)."""
+    empty: bool | None = None
+    """``true``: the value is empty (blank or missing); ``false``: it is filled."""
+    matches: str | None = None
+    """A regular expression the whole value must match (Python ``re`` syntax)."""
+
+
+def _conditions_tag(value: Any) -> str:
+    return "conditions" if isinstance(value, list) else "condition"
+
+
+Conditions = Annotated[
+    Annotated[ConditionSpec, Tag("condition")] | Annotated[list[ConditionSpec], Tag("conditions")],
+    Discriminator(_conditions_tag),
+]
+"""One condition, or a list of them: ``when`` needs all of them, ``unless`` any of them."""
+
+
+class _Conditional(_Spec):
+    when: Conditions | None = None
+    """The field (or block) is built only when this holds; otherwise it is left out."""
+    unless: Conditions | None = None
+    """The field (or block) is left out when this holds."""
+
+
+class _Leaf(_Conditional):
     transforms: list[TransformSpec] = Field(default_factory=list)
     default: Scalar | list[Scalar] | None = None
     """Sent when the value is empty (before transforms run)."""
@@ -115,14 +163,25 @@ class TemplateValue(_Leaf):
     """``"{col_a} {col_b}"``: columns between braces, ``{{`` and ``}}`` for literal braces."""
 
 
-class ChildrenValue(_Spec):
+class LookupValue(_Leaf):
+    lookup: str
+    """Name of a table under ``[lookups]``."""
+    by: str
+    """The record's column holding the lookup key (``code_client``)."""
+    column: str
+    """The lookup table's column to read (``mail``)."""
+    missing: Literal["reject", "empty"] = "reject"
+    """A key absent from the table rejects the record (``reject``) or leaves the field empty."""
+
+
+class ChildrenValue(_Conditional):
     children: str
     """Name of the child rows (SQL ``children`` query, ...) each becoming one list item."""
     fields: dict[str, FieldValue]
     required: bool = False
 
 
-class ItemsValue(_Spec):
+class ItemsValue(_Conditional):
     items: list[dict[str, FieldValue]]
     """Each item is built from the record's own columns; an item left entirely empty is dropped."""
     required: bool = False
@@ -132,7 +191,7 @@ def _value_tag(value: Any) -> str | None:
     if isinstance(value, str):
         return "shorthand"
     if isinstance(value, dict):
-        for key in ("column", "const", "template", "children", "items"):
+        for key in ("lookup", "column", "const", "template", "children", "items"):
             if key in value:
                 return key
         return None  # reported as: needs one of column, const, template, children, items
@@ -141,6 +200,7 @@ def _value_tag(value: Any) -> str | None:
 
 FieldValue = Annotated[
     Annotated[str, Tag("shorthand")]
+    | Annotated[LookupValue, Tag("lookup")]
     | Annotated[ColumnValue, Tag("column")]
     | Annotated[ConstValue, Tag("const")]
     | Annotated[TemplateValue, Tag("template")]
@@ -148,7 +208,8 @@ FieldValue = Annotated[
     | Annotated[ItemsValue, Tag("items")],
     Discriminator(_value_tag),
 ]
-"""A column name, or a table with one of ``column``, ``const``, ``template``, ``children``, ``items``."""
+"""A column name, or a table with one of ``column``, ``const``, ``template``, ``lookup``,
+``children``, ``items``."""
 
 ChildrenValue.model_rebuild()
 ItemsValue.model_rebuild()
@@ -162,6 +223,58 @@ class LifecycleSpec(_Spec):
     """After the draft is created, seal it (BSDD ``markAsSealed``) or publish it (``publishX``)."""
 
 
+class RuleSpec(_Conditional):
+    """A check on a column, sent or not; a failing rule rejects the row with its message.
+
+    An empty value passes every check but ``required`` (add ``required = true`` to refuse it).
+    ``when`` / ``unless`` say when the rule applies (cross-column rules).
+    """
+
+    name: str | None = None
+    """Shown in the rejection, e.g. ``"pickup date"``; default: the rule's position."""
+    column: str
+    check: Literal["required", "empty", "date", "number", "pattern", "one_of"]
+    """``required``: filled; ``empty``: left blank; ``date``: a valid date (see ``not_future``,
+    ``max_past_days``); ``number``: a number (see ``min``, ``max``); ``pattern``: matches
+    ``regex``; ``one_of``: one of ``values``."""
+    required: bool = False
+    """Also refuse an empty value (for ``date``, ``number``, ``pattern``, ``one_of``)."""
+    formats: list[str] | None = None
+    """``date``: accepted spellings, as for the ``date`` transform; default all."""
+    timezone: str = "Europe/Paris"
+    not_future: bool = False
+    """``date``: refuse a date after today."""
+    max_past_days: int | None = Field(default=None, ge=0)
+    """``date``: refuse a date more than this many days ago."""
+    min: float | None = None
+    max: float | None = None
+    regex: str | None = None
+    """``pattern``: a regular expression the whole (stripped) value must match."""
+    values: list[Scalar] | None = None
+    """``one_of``: accepted values (compared stripped, case-insensitively)."""
+    message: str | None = None
+    """What the person fixing the row reads; the value and the reason are added to it."""
+
+
+class LookupSpec(_Spec):
+    """A reference table: a CSV file or an SQL query, indexed by one of its columns."""
+
+    key: str
+    """The table's column the ``by`` column of a field is matched against."""
+    file: str | None = None
+    """CSV file, relative to the mapping file's folder."""
+    delimiter: str = "auto"
+    encoding: str = "auto"
+    url: str | None = None
+    """SQLAlchemy URL (``${ENV_VAR}`` expanded) for ``query``."""
+    query: str | None = None
+    """A SELECT returning the key column and the columns fields read."""
+
+
+class BlockSpec(_Conditional):
+    """Conditions shared by every mapped field under a path prefix (``transporter``)."""
+
+
 class MappingSpec(_Spec):
     version: Literal[1] = 1
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -171,6 +284,13 @@ class MappingSpec(_Spec):
     lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)
     fields: dict[str, FieldValue]
     """Dotted path in the kind's input type (``"emitter.company.siret"``) → its value."""
+    rules: list[RuleSpec] = Field(default_factory=list)
+    """Checks over the record's columns, sent or not, run before anything is sent."""
+    lookups: dict[str, LookupSpec] = Field(default_factory=dict)
+    """Reference tables fields read with ``{ lookup = "name", by = "column", column = "..." }``."""
+    blocks: dict[str, BlockSpec] = Field(default_factory=dict)
+    """Path prefix (``"transporter"``) → conditions for every field under it: when they do not
+    hold, the whole block is left out of the payload."""
 
 
 def mapping_json_schema() -> str:

@@ -168,22 +168,25 @@ def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def apply_chain(value: Any, chain: Sequence[Transform], defaults: Sequence[Any | None]) -> Any:
+def apply_chain(value: Any, chain: Sequence[Transform], defaults: Sequence[Any | None],
+                trace: list[tuple[str, Any]] | None = None) -> Any:
     """Run the steps in order; an empty value skips steps until a ``default`` step fills it.
 
     ``defaults[i]`` is the value of step ``i`` when it is a ``default`` transform, else None.
+    With ``trace``, each step's (name, output) is appended (``explain`` shows them).
     """
     split = False
     for step, default in zip(chain, defaults, strict=True):
         if step.name == "default":
             if is_empty(value) or value == []:
                 value = default
-            continue
-        if is_empty(value):
-            continue
-        if split:
+        elif is_empty(value):
+            pass
+        elif split:
             value = [step.fn(item) for item in value if not is_empty(item)]
         else:
             value = step.fn(value)
             split = step.splits
+        if trace is not None:
+            trace.append((step.name, value))
     return value

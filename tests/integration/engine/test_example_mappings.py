@@ -24,7 +24,7 @@ from td_emulator.testing import serve_in_thread
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 # The token of a user of the company that appears on each kind's BSDs (the emulator's demo seed).
-TOKENS = {"bsvhu_csv.toml": "demo-token-vhu_emitter"}
+TOKENS = {"bsvhu_csv.toml": "demo-token-vhu_emitter", "bsdd_erp_csv.toml": "demo-token-destination"}
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in MAPPINGS.glob("*.toml")))

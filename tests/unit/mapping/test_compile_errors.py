@@ -64,8 +64,8 @@ CASES = [
      '"upper"?); valid: date, decimal, int, kg_to_t, t_to_kg, waste_code, siret, upper, lower, strip, '
      'bool, split, operation_code, map, default'),
     ('"emitter.company.siret" = { colum = "s" }',
-     'm.toml: fields."emitter.company.siret": needs one of column, const, template, children, items '
-     '(found keys: colum)'),
+     'm.toml: fields."emitter.company.siret": needs one of column, const, template, lookup, children, items'
+     ' (found keys: colum)'),
     ('"emitter.company.siret" = { column = "s", colour = "red" }',
      'm.toml: fields."emitter.company.siret".colour: unknown key \'colour\''),
     ('"wasteDetails.pop" = { column = "p", default = "peut-être" }',
