@@ -22,6 +22,9 @@ from connector.domain.kinds import get_kind
 from connector.engine.context import Pipeline
 from connector.engine.operations import Op, create_op, seal_op, snapshot, update_op
 from connector.engine.reconcile import reconcile
+from connector.engine.trust import WHAT_TO_DO, before_creates, creates_refused
+from connector.errors import StateNotTrusted
+from connector.state.identity import lost_while_running
 from connector.state.models import Record, RecordState
 from connector.state.store import utcnow
 from connector.trackdechets.client import Operation
@@ -275,12 +278,16 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     options = pipeline.options
     creations = 0
     skipped: set[int] = set()
+    refused = creates_refused(pipeline)
+    generation_stamped = False
     while not stop.is_set():
         due = _due(pipeline, options.due_page, skipped)
         if not due:
             break
         doubtful = [r for r in due if r.intent_op is not None]
         fresh = [r for r in due if r.intent_op is None and r.next_op]
+        if refused is not None:
+            fresh = _hold_creates(fresh, skipped, counts)
         grace = timedelta(seconds=options.reconcile_grace_seconds)
         ready = [r for r in doubtful if r.intent_at is None or utcnow() - r.intent_at >= grace]
         for r in doubtful:
@@ -336,7 +343,29 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
             if stop.is_set():
                 break
             chunk = chosen[start : start + options.push_chunk]
+            if any(r.next_op == "create" for r in chunk):
+                # The store file may have gone since the pass began: look again before each create.
+                refused = refused or lost_while_running(pipeline.store)
+                if refused is not None:
+                    creates_refused(pipeline)  # logs it, once
+                    chunk = _hold_creates(chunk, skipped, counts)
+                elif not generation_stamped:
+                    before_creates(pipeline)
+                    generation_stamped = True
             creations += sum(1 for r in chunk if r.next_op == "create")
-            if not _send_chunk(pipeline, chunk, counts, skipped):
+            if chunk and not _send_chunk(pipeline, chunk, counts, skipped):
                 return dict(counts)
+    if refused is not None:
+        raise StateNotTrusted(
+            f"{counts['create_refused']} create(s) held: {refused}; {WHAT_TO_DO}",
+            held=counts["create_refused"],
+        )
     return dict(counts)
+
+
+def _hold_creates(records: list[Record], skipped: set[int], counts: Counter[str]) -> list[Record]:
+    """The records of ``records`` that are not creates; the creates wait for a trusted store."""
+    held = [r for r in records if r.next_op == "create"]
+    skipped.update(r.id for r in held)
+    counts["create_refused"] += len(held)
+    return [r for r in records if r.next_op != "create"]
