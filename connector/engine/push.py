@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from connector.domain.kinds import get_kind
 from connector.engine.context import Pipeline
@@ -39,7 +39,8 @@ def _backoff(pipeline: Pipeline, attempts: int) -> timedelta:
     return timedelta(seconds=base * (0.5 + random.random() / 2))
 
 
-def _due(pipeline: Pipeline, limit: int, exclude: set[int]) -> list[Record]:
+def _due(pipeline: Pipeline, limit: int, exclude: set[int], *, creates: bool = True) -> list[Record]:
+    """Due records; with ``creates`` False, not those waiting for their create (in doubt ones are)."""
     now = utcnow()
     names = [b.mapping.name for b in pipeline.bindings]
     with pipeline.store.session() as session:
@@ -51,7 +52,18 @@ def _due(pipeline: Pipeline, limit: int, exclude: set[int]) -> list[Record]:
             .order_by(Record.id)
             .limit(limit + len(exclude))
         )
+        if not creates:
+            query = query.where(or_(Record.next_op != "create", Record.intent_op.is_not(None)))
         return [r for r in session.scalars(query) if r.id not in exclude][:limit]
+
+
+def _creates_waiting(pipeline: Pipeline) -> int:
+    names = [b.mapping.name for b in pipeline.bindings]
+    with pipeline.store.session() as session:
+        query = select(func.count()).select_from(Record).where(
+            Record.state == RecordState.PENDING, Record.next_op == "create", Record.mapping.in_(names)
+        )
+        return session.scalar(query) or 0
 
 
 def _op_for(pipeline: Pipeline, record: Record) -> Op:
@@ -281,13 +293,13 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     refused = creates_refused(pipeline)
     generation_stamped = False
     while not stop.is_set():
-        due = _due(pipeline, options.due_page, skipped)
+        due = _due(pipeline, options.due_page, skipped, creates=refused is None)
         if not due:
             break
         doubtful = [r for r in due if r.intent_op is not None]
         fresh = [r for r in due if r.intent_op is None and r.next_op]
-        if refused is not None:
-            fresh = _hold_creates(fresh, skipped, counts)
+        if refused is not None:  # in doubt ones were looked up: their resend waits too
+            fresh = _hold_creates(fresh, skipped)
         grace = timedelta(seconds=options.reconcile_grace_seconds)
         ready = [r for r in doubtful if r.intent_at is None or utcnow() - r.intent_at >= grace]
         for r in doubtful:
@@ -348,7 +360,7 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
                 refused = refused or lost_while_running(pipeline.store)
                 if refused is not None:
                     creates_refused(pipeline)  # logs it, once
-                    chunk = _hold_creates(chunk, skipped, counts)
+                    chunk = _hold_creates(chunk, skipped)
                 elif not generation_stamped:
                     before_creates(pipeline)
                     generation_stamped = True
@@ -356,16 +368,12 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
             if chunk and not _send_chunk(pipeline, chunk, counts, skipped):
                 return dict(counts)
     if refused is not None:
-        raise StateNotTrusted(
-            f"{counts['create_refused']} create(s) held: {refused}; {WHAT_TO_DO}",
-            held=counts["create_refused"],
-        )
+        held = _creates_waiting(pipeline)
+        raise StateNotTrusted(f"{held} create(s) held: {refused}; {WHAT_TO_DO}", held=held, **counts)
     return dict(counts)
 
 
-def _hold_creates(records: list[Record], skipped: set[int], counts: Counter[str]) -> list[Record]:
+def _hold_creates(records: list[Record], skipped: set[int]) -> list[Record]:
     """The records of ``records`` that are not creates; the creates wait for a trusted store."""
-    held = [r for r in records if r.next_op == "create"]
-    skipped.update(r.id for r in held)
-    counts["create_refused"] += len(held)
+    skipped.update(r.id for r in records if r.next_op == "create")
     return [r for r in records if r.next_op != "create"]

@@ -113,33 +113,36 @@ def _candidates(pipeline: Pipeline) -> Iterator[list[Record]]:
         yield rows
 
 
-def _adopt(pipeline: Pipeline, verdict: Verdict, report: RebuildReport) -> None:
-    assert verdict.found is not None
+def _adopt(pipeline: Pipeline, verdicts: list[Verdict], report: RebuildReport) -> None:
+    """Give each record its found BSD (one transaction per page)."""
     with pipeline.store.session() as session:
-        row = session.get(Record, verdict.record_id)
-        if row is None or row.bsd_id is not None:
-            return
-        kind = get_kind(row.kind)
-        payload = verdict.found.node
-        behind = fingerprint_of_node(kind, payload) != fingerprint_of_payload(kind, _payload(row))
-        _after_success(pipeline, row, "create", payload)
-        if (behind or verdict.ambiguous) and row.state != RecordState.DONE:
-            if kind.is_signed(verdict.found.status, verdict.found.is_draft):
-                row.state, row.next_op = RecordState.CONFLICT, None
-                row.last_error = (
-                    f"BSD {row.readable_id} was found for this record, signed, with other data than "
-                    "the record's: nothing was sent; correct it on Trackdéchets with a revision request"
-                )
-                report.held.append((row.mapping, row.record_key, row.last_error))
-            else:
-                row.state, row.next_op = RecordState.PENDING, "update"
-                report.rewritten += 1
-        row.writeback_due = True
-        row.updated_at = utcnow()
-        report.adopted.append((row.mapping, row.record_key, row.readable_id or row.bsd_id or ""))
-        pipeline.log.info("state_rebuilt_adopted", mapping=row.mapping, record_key=row.record_key,
-                          bsd_id=row.bsd_id, readable_id=row.readable_id, status=row.remote_status,
-                          next_op=row.next_op, note=verdict.note)
+        for verdict in verdicts:
+            assert verdict.found is not None
+            row = session.get(Record, verdict.record_id)
+            if row is None or row.bsd_id is not None:
+                continue
+            kind = get_kind(row.kind)
+            node = verdict.found.node
+            behind = fingerprint_of_node(kind, node) != fingerprint_of_payload(kind, _payload(row))
+            _after_success(pipeline, row, "create", node)
+            if (behind or verdict.ambiguous) and row.state != RecordState.DONE:
+                if kind.is_signed(verdict.found.status, verdict.found.is_draft):
+                    row.state, row.next_op = RecordState.CONFLICT, None
+                    row.last_error = (
+                        f"BSD {row.readable_id} was found for this record, signed, with other data "
+                        "than the record's: nothing was sent; correct it on Trackdéchets with a "
+                        "revision request"
+                    )
+                    report.held.append((row.mapping, row.record_key, row.last_error))
+                else:
+                    row.state, row.next_op = RecordState.PENDING, "update"
+                    report.rewritten += 1
+            row.writeback_due = True
+            row.updated_at = utcnow()
+            report.adopted.append((row.mapping, row.record_key, row.readable_id or row.bsd_id or ""))
+            pipeline.log.info("state_rebuilt_adopted", mapping=row.mapping, record_key=row.record_key,
+                              bsd_id=row.bsd_id, readable_id=row.readable_id, status=row.remote_status,
+                              next_op=row.next_op, note=verdict.note)
 
 
 def _payload(row: Record) -> dict[str, object]:
@@ -162,6 +165,7 @@ def rebuild_state(
         for record in page:
             record.intent_op, record.intent_at, record.intent_hash = "create", since, record.payload_hash
         by_id = {r.id: r for r in page}
+        found: list[Verdict] = []
         for verdict in reconcile(pipeline, page):
             record = by_id[verdict.record_id]
             if verdict.found is None or not verdict.applied:
@@ -169,7 +173,9 @@ def rebuild_state(
             elif dry_run:
                 report.adopted.append((record.mapping, record.record_key, verdict.found.readable_id))
             else:
-                _adopt(pipeline, verdict, report)
+                found.append(verdict)
+        if found:
+            _adopt(pipeline, found, report)
     if not dry_run and not stop.is_set():
         identity = mark_trusted(pipeline.store, rebuilt=True)
         before_creates(pipeline)

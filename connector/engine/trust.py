@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+
 from connector.engine.context import Binding, Pipeline
 from connector.sources.csv_folder import CsvFolderSource
 from connector.sources.receipts import receipt_path
@@ -39,6 +41,7 @@ from connector.state.identity import (
     store_marker_path,
     write_marker,
 )
+from connector.state.models import Record
 from connector.state.store import StateStore
 
 __all__ = [
@@ -209,10 +212,25 @@ def carried_bsd_ids(
 def note_carried_bsd_ids(
     store: StateStore, binding: Binding, records: Sequence[tuple[str, str | None, str | None]], log: Any
 ) -> int:
-    """Records new to the store that their source says were sent already: the store lost them."""
+    """Records new to the store that their source says were sent already: the store lost them.
+
+    Their write-back waits for ``rebuild-state``: it would replace the BSD id the source holds
+    with nothing.
+    """
     carried = carried_bsd_ids(binding, records)
     if not carried:
         return 0
+    keys = list(carried)
+    with store.session() as session:
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            session.execute(
+                update(Record)
+                .where(Record.mapping == binding.mapping.name, Record.record_key.in_(chunk),
+                       Record.bsd_id.is_(None))
+                .values(writeback_due=False)
+                .execution_options(synchronize_session=False)
+            )
     sample = ", ".join(f"{k} → {v}" for k, v in list(carried.items())[:5])
     reason = (
         f"{len(carried)} record(s) of mapping {binding.mapping.name} new to this state store already "
