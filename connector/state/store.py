@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.errors import StateError
-from connector.state.models import Checkpoint, Record, RecordState, StepRun, TrackCursor
+from connector.state.models import Checkpoint, Record, RecordState, StepRun, StoreIdentity, TrackCursor
 
 __all__ = ["StateStore", "StatusReport", "open_state_store", "sum_by_state", "utcnow"]
 
@@ -48,6 +48,8 @@ class StatusReport:
     last_runs: list[dict[str, Any]]
     rate_budget: dict[str, Any] | None = None
     """Requests left in the API's rate window when the last push or track run ended, and when."""
+    not_trusted: str | None = None
+    """Why this store may not create BSDs (see ``connector.state.identity``), or None."""
 
 
 class StateStore:
@@ -174,7 +176,10 @@ class StateStore:
                         "at": (run.finished_at or run.started_at).isoformat(),
                     }
                     break
+            identity = session.get(StoreIdentity, "store")
+            untrusted = identity is not None and identity.trusted is False
             return StatusReport(
+                not_trusted=(identity.reason or "not trusted") if identity and untrusted else None,
                 rate_budget=budget,
                 counts=self.counts(),
                 rejected=[

@@ -79,6 +79,7 @@ def test_a_deleted_state_store_refuses_to_create_until_rebuilt(
         assert "rebuild-state" in str(steps["push"]["error"])
         assert "names state store" in str(steps["push"]["error"])
         assert forms(emulator) == Counter(dict.fromkeys(GOOD, 1))  # nothing created
+        assert "names state store" in (runtime.store.report().not_trusted or "")
         assert steps["ingest"]["ok"]
         assert steps["writeback"]["ok"]
 
@@ -89,6 +90,7 @@ def test_a_deleted_state_store_refuses_to_create_until_rebuilt(
 
         report = rebuild_state(runtime.pipeline, since=datetime.now(UTC) - timedelta(days=1), dry_run=False)
         assert report.trusted
+        assert runtime.store.report().not_trusted is None
         assert {k for _, k, _ in report.adopted} == GOOD
         assert report.rewritten == 1  # the BSD of the corrected weight is behind its record: updated
         steps = sync(runtime)
