@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from connector.demo.run import _asset
 from connector.emulator.testing import ServedEmulator
 from tests.e2e.process import FAST_SCHEDULE, start_daemon, wait_for
@@ -35,6 +37,7 @@ def _push_failures(lines: list[dict[str, object]]) -> int:
     return sum(1 for line in lines if line.get("event") == "step_failed" and line.get("step") == "push")
 
 
+@pytest.mark.slow
 def test_a_state_store_deleted_under_the_daemon_stops_creation_until_rebuilt(
     tmp_path: Path, emulator: ServedEmulator
 ) -> None:
