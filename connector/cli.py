@@ -97,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--mapping", help="only this mapping")
     explain.add_argument("--json", action="store_true")
 
+    rebuild = sub.add_parser(
+        "rebuild-state",
+        help="after the state store was lost: adopt the BSDs already on Trackdéchets, then allow creates",
+    )
+    _add_config(rebuild)
+    rebuild.add_argument("--dry-run", action="store_true", help="show what would be adopted; adopt nothing")
+    rebuild.add_argument(
+        "--since",
+        default=None,
+        help="kinds found by fingerprint (BSDA, BSDASRI, BSFF, BSPAOH): look at BSDs created since "
+        "this ISO date (default: 365 days ago)",
+    )
+
     init = sub.add_parser("init", help="write a commented mapping draft and a config from a CSV or a table")
     from connector.mapping_init import add_arguments as add_init_arguments
 
@@ -211,6 +224,31 @@ def cmd_retry(args: argparse.Namespace) -> int:
         )
 
 
+def cmd_rebuild_state(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from connector.engine.rebuild import print_rebuild_report, rebuild_state
+    from connector.runtime import build_runtime
+    from connector.state.lock import instance_lock
+
+    settings, config_dir = _load(args)
+    since = datetime.now(UTC) - timedelta(days=365)
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ConfigError(f"--since: {args.since!r} is not an ISO date") from exc
+        since = since if since.tzinfo else since.astimezone()
+    with instance_lock(Path(settings.state.dir)):
+        runtime = build_runtime(settings, config_dir)
+        try:
+            report = rebuild_state(runtime.pipeline, since=since, dry_run=args.dry_run)
+        finally:
+            runtime.close()
+    print_rebuild_report(report)
+    return EX_OK if report.dry_run or report.trusted else EX_FAILED
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from connector.explain import explain
 
@@ -263,6 +301,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "retry": cmd_retry,
     "explain": cmd_explain,
     "init": cmd_init,
+    "rebuild-state": cmd_rebuild_state,
     "emulator": cmd_emulator,
     "demo": cmd_demo,
 }

@@ -71,3 +71,12 @@ class SourceError(Retriable):
 
 class StateError(Fatal):
     """The state store is unusable (schema too old, file unwritable...)."""
+
+
+class StateNotTrusted(ConnectorError):
+    """This state store is not the one that sent the source's records (deleted, replaced, foreign).
+
+    Raised by the push step after it sent everything but creates: a create now could duplicate a
+    BSD the lost store had made. Not :class:`Fatal`: ingest, tracking and write-back go on, and
+    ``td-connector rebuild-state`` lifts it.
+    """

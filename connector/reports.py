@@ -33,6 +33,8 @@ def print_status(report: StatusReport, *, as_json: bool, console: Console | None
         print(json.dumps(asdict(report), indent=2, default=str, ensure_ascii=False))
         return
     console = console or Console()
+    if report.not_trusted:
+        console.print(f"[bold red]NO CREATE until `td-connector rebuild-state`:[/] {report.not_trusted}")
     console.print(_records_table(report.counts))
     budget = (
         f"{report.rate_budget['remaining']} requests left at {report.rate_budget['at']}"

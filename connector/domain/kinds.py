@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["KINDS", "BsdKind", "KindName", "get_kind"]
+__all__ = ["KINDS", "WASTE_CODE_PATHS", "BsdKind", "KindName", "get_kind"]
 
 
 class KindName(StrEnum):
@@ -137,6 +137,17 @@ KINDS: dict[KindName, BsdKind] = {
         draft_status="DRAFT",
     ),
 }
+
+
+WASTE_CODE_PATHS: dict[KindName, str] = {
+    KindName.BSDD: "wasteDetails.code",
+    KindName.BSDA: "waste.code",
+    KindName.BSDASRI: "waste.code",
+    KindName.BSFF: "waste.code",
+    KindName.BSVHU: "wasteCode",
+    KindName.BSPAOH: "waste.code",
+}
+"""Where each kind's input carries its waste code."""
 
 
 def get_kind(name: str) -> BsdKind:

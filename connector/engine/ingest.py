@@ -20,6 +20,14 @@ from sqlalchemy.orm import Session
 
 from connector.engine.context import Binding, Pipeline
 from connector.engine.lookup_refresh import refresh_lookups
+from connector.engine.trust import note_carried_bsd_ids
+from connector.engine.uniqueness import (
+    custom_id_of,
+    hold_custom_id_duplicates,
+    hold_key_duplicates,
+    key_reused,
+    release_freed,
+)
 from connector.engine.validation import validator_for
 from connector.errors import RecordError
 from connector.mapping.hashing import canonical_json
@@ -42,6 +50,8 @@ class IngestEntry:
     raw: str | None = None
     text: str | None = None
     """Canonical JSON of ``payload`` (what is hashed, and what the state store keeps)."""
+    conflict: bool = False
+    """Held for a person (``error`` says why): another row shares its key or customId."""
 
 
 def _emitter_siret(payload: dict[str, Any] | None) -> str | None:
@@ -102,12 +112,15 @@ def map_record(binding: Binding, record: SourceRecord) -> IngestEntry:
 
 
 def _stamp_reference(binding: Binding, record: SourceRecord, payload: dict[str, Any]) -> None:
-    """Kinds without a client id carry the record key in ``emitter.customInfo`` unless mapped.
+    """The record key as the BSD's own reference, unless the mapping sets one.
 
-    That free-text field is the platform's own place for the emitter's reference; with it, an
-    in-doubt create can be matched to exactly one BSD of the emitter (see engine.reconcile).
+    BSDD and BSVHU get it as ``customId``, the others in ``emitter.customInfo`` (the platform's
+    place for the emitter's reference). With it, an in-doubt create, or every record when the
+    state is rebuilt, is matched to exactly one BSD (see engine.reconcile, engine.rebuild).
     """
     if binding.mapping.kind.has_custom_id:
+        if not payload.get("customId"):
+            payload["customId"] = record.key
         return
     emitter = payload.setdefault("emitter", {})
     if isinstance(emitter, dict) and not emitter.get("customInfo"):
@@ -143,13 +156,19 @@ def _data_identity(raw: str | None, used: set[str]) -> str | None:
 
 
 def _apply(
-    session: Session, binding: Binding, entries: Sequence[IngestEntry], counts: Counter[str], log: Any
+    session: Session,
+    binding: Binding,
+    entries: Sequence[IngestEntry],
+    counts: Counter[str],
+    log: Any,
+    created: list[IngestEntry] | None = None,
 ) -> None:
+    """Store ``entries``; the ones new to the store are appended to ``created``."""
     mapping = binding.mapping
     kind = mapping.kind
-    latest: dict[str, IngestEntry] = {}
-    for entry in entries:  # a key seen twice in one batch: the later row is the correction
-        latest[entry.key] = entry
+    latest = hold_key_duplicates(entries)
+    latest.update(hold_custom_id_duplicates(session, mapping.name, latest, log))
+    freed: set[str] = set()
     keys = list(latest)
     existing: dict[str, Record] = {}
     row: Record | None
@@ -163,7 +182,10 @@ def _apply(
     for key, entry in latest.items():
         row = existing.get(key)
         payload_text = entry.text if entry.payload is not None else None
+        failed = RecordState.CONFLICT if entry.conflict else RecordState.REJECTED
         if row is None:
+            if created is not None:
+                created.append(entry)
             session.add(
                 Record(
                     mapping=mapping.name,
@@ -172,10 +194,11 @@ def _apply(
                     unit=entry.unit,
                     origin=entry.origin,
                     emitter_siret=_emitter_siret(entry.payload),
+                    custom_id=custom_id_of(entry.payload),
                     payload=payload_text,
                     payload_hash=entry.hash,
                     source_values=entry.raw,
-                    state=RecordState.REJECTED if entry.error else RecordState.PENDING,
+                    state=failed if entry.error else RecordState.PENDING,
                     next_op=None if entry.error else "create",
                     last_error=entry.error,
                     error_fields=json.dumps(entry.fields) if entry.fields else None,
@@ -185,13 +208,13 @@ def _apply(
                     updated_at=now,
                 )
             )
-            counts["rejected" if entry.error else "new"] += 1
+            counts[failed.value if entry.error else "new"] += 1
             if entry.error:
-                log.warning("record_rejected", mapping=mapping.name, record_key=key, error=entry.error)
+                log.warning(f"record_{failed.value}", mapping=mapping.name, record_key=key, error=entry.error)
             else:
                 log.info("record_queued", mapping=mapping.name, record_key=key, next_op="create")
             continue
-        if row.payload_hash == entry.hash:
+        if row.payload_hash == entry.hash and not (entry.conflict and row.last_error != entry.error):
             counts["unchanged"] += 1
             continue
         signed = bool(
@@ -230,12 +253,18 @@ def _apply(
             # With a mutation in flight or in doubt, the state stays: push resolves it first (it may
             # have created the BSD), then sees that the newer data is invalid and rejects the record.
             if row.intent_op is None:
-                row.state, row.next_op = RecordState.REJECTED, None
+                row.state, row.next_op = failed, None
+            if entry.conflict and entry.payload is not None:
+                if row.custom_id != custom_id_of(entry.payload) and row.custom_id:
+                    freed.add(row.custom_id)
+                row.custom_id = custom_id_of(entry.payload)
+                if row.bsd_id is None:
+                    row.payload = payload_text
             row.last_error = entry.error
             row.error_fields = json.dumps(entry.fields) if entry.fields else None
-            counts["rejected"] += 1
+            counts[failed.value] += 1
             log.warning(
-                "record_rejected",
+                f"record_{failed.value}",
                 mapping=mapping.name,
                 record_key=key,
                 bsd_id=row.bsd_id,
@@ -243,6 +272,12 @@ def _apply(
                 in_flight=row.intent_op,
             )
             continue
+        if row.intent_op is None and key_reused(binding, row, entry.payload, log):
+            counts["conflict"] += 1
+            continue
+        if row.custom_id and row.custom_id != custom_id_of(entry.payload):
+            freed.add(row.custom_id)
+        row.custom_id = custom_id_of(entry.payload)
         row.payload = payload_text
         row.emitter_siret = _emitter_siret(entry.payload) or row.emitter_siret
         row.last_error = None
@@ -276,6 +311,9 @@ def _apply(
         log.info(
             "record_changed", mapping=mapping.name, record_key=key, bsd_id=row.bsd_id, next_op=row.next_op
         )
+    if freed:
+        session.flush()
+        counts["released"] += release_freed(session, mapping.name, freed, log)
 
 
 def validate_entry(schema: Any, binding: Binding, entry: IngestEntry) -> IngestEntry:
@@ -297,11 +335,17 @@ def store_batch(
     entries = [validate_entry(schema, binding, map_record(binding, r)) for r in batch.records]
     entries += [problem_entry(binding, p) for p in batch.problems]
     counts: Counter[str] = Counter()
+    created: list[IngestEntry] = []
+    bound = log.bind()  # once per batch: a lazy proxy would resolve its configuration at every line
     with store.session() as session:
-        # bind() once per batch: a lazy proxy would resolve its configuration at every line.
-        _apply(session, binding, entries, counts, log.bind())
+        _apply(session, binding, entries, counts, bound, created)
         if batch.checkpoint is not None:
             store.put_checkpoint(session, binding.mapping.name, batch.checkpoint)
+    if created:
+        # After the commit: the store's identity row is written in a transaction of its own.
+        found = note_carried_bsd_ids(store, binding, [(e.key, e.unit, e.raw) for e in created], bound)
+        if found:
+            counts["already_sent_elsewhere"] += found
     counts["read"] += len(batch.records) + len(batch.problems)
     if batch.found_late:  # missed by the source's fast path, found by its completeness check
         counts["found_late"] += batch.found_late

@@ -16,13 +16,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from connector.domain.kinds import get_kind
 from connector.engine.companies import reject_foreign_creates
 from connector.engine.context import Pipeline
 from connector.engine.operations import Op, create_op, seal_op, snapshot, update_op
 from connector.engine.reconcile import reconcile
+from connector.engine.trust import WHAT_TO_DO, before_creates, creates_refused
+from connector.errors import StateNotTrusted
+from connector.state.identity import lost_while_running
 from connector.state.models import Record, RecordState
 from connector.state.store import utcnow
 from connector.trackdechets.client import Operation
@@ -37,7 +40,8 @@ def _backoff(pipeline: Pipeline, attempts: int) -> timedelta:
     return timedelta(seconds=base * (0.5 + random.random() / 2))
 
 
-def _due(pipeline: Pipeline, limit: int, exclude: set[int]) -> list[Record]:
+def _due(pipeline: Pipeline, limit: int, exclude: set[int], *, creates: bool = True) -> list[Record]:
+    """Due records; with ``creates`` False, not those waiting for their create (in doubt ones are)."""
     now = utcnow()
     names = [b.mapping.name for b in pipeline.bindings]
     with pipeline.store.session() as session:
@@ -49,7 +53,18 @@ def _due(pipeline: Pipeline, limit: int, exclude: set[int]) -> list[Record]:
             .order_by(Record.id)
             .limit(limit + len(exclude))
         )
+        if not creates:
+            query = query.where(or_(Record.next_op != "create", Record.intent_op.is_not(None)))
         return [r for r in session.scalars(query) if r.id not in exclude][:limit]
+
+
+def _creates_waiting(pipeline: Pipeline) -> int:
+    names = [b.mapping.name for b in pipeline.bindings]
+    with pipeline.store.session() as session:
+        query = select(func.count()).select_from(Record).where(
+            Record.state == RecordState.PENDING, Record.next_op == "create", Record.mapping.in_(names)
+        )
+        return session.scalar(query) or 0
 
 
 def _op_for(pipeline: Pipeline, record: Record) -> Op:
@@ -283,12 +298,16 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     options = pipeline.options
     creations = 0
     skipped: set[int] = set()
+    refused = creates_refused(pipeline)
+    generation_stamped = False
     while not stop.is_set():
-        due = _due(pipeline, options.due_page, skipped)
+        due = _due(pipeline, options.due_page, skipped, creates=refused is None)
         if not due:
             break
         doubtful = [r for r in due if r.intent_op is not None]
         fresh = [r for r in due if r.intent_op is None and r.next_op]
+        if refused is not None:  # in doubt ones were looked up: their resend waits too
+            fresh = _hold_creates(fresh, skipped)
         grace = timedelta(seconds=options.reconcile_grace_seconds)
         ready = [r for r in doubtful if r.intent_at is None or utcnow() - r.intent_at >= grace]
         for r in doubtful:
@@ -348,7 +367,25 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
             if stop.is_set():
                 break
             chunk = chosen[start : start + options.push_chunk]
+            if any(r.next_op == "create" for r in chunk):
+                # The store file may have gone since the pass began: look again before each create.
+                refused = refused or lost_while_running(pipeline.store)
+                if refused is not None:
+                    creates_refused(pipeline)  # logs it, once
+                    chunk = _hold_creates(chunk, skipped)
+                elif not generation_stamped:
+                    before_creates(pipeline)
+                    generation_stamped = True
             creations += sum(1 for r in chunk if r.next_op == "create")
-            if not _send_chunk(pipeline, chunk, counts, skipped):
+            if chunk and not _send_chunk(pipeline, chunk, counts, skipped):
                 return dict(counts)
+    if refused is not None:
+        held = _creates_waiting(pipeline)
+        raise StateNotTrusted(f"{held} create(s) held: {refused}; {WHAT_TO_DO}", held=held, **counts)
     return dict(counts)
+
+
+def _hold_creates(records: list[Record], skipped: set[int]) -> list[Record]:
+    """The records of ``records`` that are not creates; the creates wait for a trusted store."""
+    skipped.update(r.id for r in records if r.next_op == "create")
+    return [r for r in records if r.next_op != "create"]

@@ -221,6 +221,10 @@ ItemsValue.model_rebuild()
 class LifecycleSpec(_Spec):
     seal: bool = True
     """After the draft is created, seal it (BSDD ``markAsSealed``) or publish it (``publishX``)."""
+    key_reuse: Literal["conflict", "update"] = "conflict"
+    """A key that comes back with another emitter SIRET or waste code once its BSD is sealed:
+    ``conflict`` holds it for a person (nothing sent); ``update`` rewrites the BSD (only before any
+    signature: after one, a change is always a conflict)."""
 
 
 class RuleSpec(_Conditional):

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-__all__ = ["create_index", "create_table"]
+__all__ = ["add_column", "create_index", "create_table"]
 
 
 def create_table(name: str, *elements: Any) -> None:
@@ -26,3 +26,9 @@ def create_index(name: str, table: str, columns: Sequence[str]) -> None:
     existing = {index["name"] for index in sa.inspect(op.get_bind()).get_indexes(table)}
     if name not in existing:
         op.create_index(name, table, list(columns))
+
+
+def add_column(table: str, column: sa.Column[Any]) -> None:
+    existing = {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}
+    if column.name not in existing:
+        op.add_column(table, column)

@@ -28,7 +28,16 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from connector.logs import mask_secrets, redact
 
-__all__ = ["Base", "Checkpoint", "Record", "RecordState", "StepRun", "TrackCursor", "TrackHint"]
+__all__ = [
+    "Base",
+    "Checkpoint",
+    "Record",
+    "RecordState",
+    "StepRun",
+    "StoreIdentity",
+    "TrackCursor",
+    "TrackHint",
+]
 
 
 class RecordState(StrEnum):
@@ -45,7 +54,8 @@ class RecordState(StrEnum):
     REJECTED = "rejected"
     """Permanent error for this data: fix the data or the mapping, or replay with ``retry``."""
     CONFLICT = "conflict"
-    """The record changed after a signature: nothing is sent, a person must act."""
+    """Nothing is sent, a person must act: the record changed after a signature, its key came back
+    with another emitter or waste after sealing, or another row shares its key or customId."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -105,6 +115,7 @@ class Record(Base):
         Index("ix_records_due", "state", "next_attempt_at"),
         Index("ix_records_bsd", "bsd_id"),
         Index("ix_records_writeback", "writeback_due"),
+        Index("ix_records_custom_id", "mapping", "custom_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -114,6 +125,8 @@ class Record(Base):
     unit: Mapped[str | None] = mapped_column(String(500))
     origin: Mapped[str] = mapped_column(String(1000))
     emitter_siret: Mapped[str | None] = mapped_column(String(32))
+    custom_id: Mapped[str | None] = mapped_column(String(200))
+    """The customId the payload carries (BSDD, BSVHU): unique per mapping, checked at ingest."""
     payload: Mapped[str | None] = mapped_column(Text)
     """JSON of the mapped input, kept so that a rejected record can be replayed and inspected."""
     payload_hash: Mapped[str] = mapped_column(String(80))
@@ -166,6 +179,29 @@ class TrackHint(Base):
     bsd_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     action: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StoreIdentity(Base):
+    """The state store's own identity, one row created with the store (``connector.state.identity``).
+
+    The same identity is written in marker files beside the store and beside the CSV receipts: a
+    store that does not find its own identity there was deleted, replaced or is foreign, and must
+    not create BSDs until ``td-connector rebuild-state`` adopted the existing ones.
+    """
+
+    __tablename__ = "store_identity"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """Always ``store``: one row."""
+    identity: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    trusted: Mapped[bool | None] = mapped_column(Boolean)
+    """None until first checked against the markers; False until ``rebuild-state`` ran."""
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why the store may not create (what was detected)."""
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    """Bumped before each push pass that creates; copied to the markers (an older copy is behind)."""
+    rebuilt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class StepRun(Base):

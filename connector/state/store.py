@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.errors import StateError
-from connector.state.models import Checkpoint, Record, RecordState, StepRun, TrackCursor
+from connector.state.models import Checkpoint, Record, RecordState, StepRun, StoreIdentity, TrackCursor
 
 __all__ = ["StateStore", "StatusReport", "open_state_store", "sum_by_state", "utcnow"]
 
@@ -48,14 +48,22 @@ class StatusReport:
     last_runs: list[dict[str, Any]]
     rate_budget: dict[str, Any] | None = None
     """Requests left in the API's rate window when the last push or track run ended, and when."""
+    not_trusted: str | None = None
+    """Why this store may not create BSDs (see ``connector.state.identity``), or None."""
 
 
 class StateStore:
     """Thin owner of the engine and sessions; the steps keep their logic to themselves."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, database_path: Path | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.database_path = database_path
+        """The SQLite file (None for server databases): its identity is watched while running."""
+        # What connector.state.identity saw when the store was opened, and a loss it found.
+        self.opened_file: tuple[int, int] | None = None
+        self.opened_identity: str | None = None
+        self.lost: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -168,7 +176,10 @@ class StateStore:
                         "at": (run.finished_at or run.started_at).isoformat(),
                     }
                     break
+            identity = session.get(StoreIdentity, "store")
+            untrusted = identity is not None and identity.trusted is False
             return StatusReport(
+                not_trusted=(identity.reason or "not trusted") if identity and untrusted else None,
                 rate_budget=budget,
                 counts=self.counts(),
                 rejected=[
@@ -247,12 +258,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def open_state_store(url: str, *, migrate: bool = True) -> StateStore:
     """Open (and by default migrate) the state store at ``url``; SQLite folders are created."""
     parsed = make_url(url)
+    database_path: Path | None = None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        if not (parsed.database or "").startswith("file:"):
+            database_path = Path(parsed.database or "").absolute()
     engine = create_engine(url, future=True)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    store = StateStore(engine)
+    store = StateStore(engine, database_path)
     if migrate:
+        from connector.state.identity import ensure_identity, remember_opening
+
         store.upgrade()
+        ensure_identity(store)
+        remember_opening(store)
     return store

@@ -2,7 +2,8 @@
 
 1,000 BSDD and 150 BSDA records, ≥ 10 % 5xx, ≥ 5 % commit-then-drop, an outage window, the daemon
 killed at 20 moments (the first while it creates its state store, the others at random) and
-restarted each time.
+restarted each time; once, its state store is deleted under it instead (it must stop creating), and
+``td-connector rebuild-state`` adopts what the lost store had made before the run goes on.
 
 At the end: one BSD per record (by customId for BSDD, by fingerprint for BSDA), none missing, every
 record in a terminal visible state.
@@ -22,11 +23,14 @@ from connector.demo.run import _asset
 from connector.state.store import open_state_store
 from td_emulator.config import EmulatorConfig, FaultConfig, OutageWindow
 from td_emulator.testing import serve_in_thread
-from tests.e2e.process import FAST_SCHEDULE, start_daemon, wait_for
+from tests.e2e.process import FAST_SCHEDULE, DaemonProcess, start_daemon, wait_for
+from tests.e2e.state_loss import delete_state_store, run_rebuild_state, wait_until_refusing
 
 RECORDS = 1000
 BSDA_RECORDS = 150
 KILLS = 20
+LOSE_STATE_AT = 4
+"""The round whose daemon loses its state store (deleted while it runs) instead of a plain kill."""
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
 CONFIG = """
@@ -84,6 +88,22 @@ def _states(workdir: Path) -> Counter[str]:
         store.close()
 
 
+def _lose_state_mid_run(workdir: Path, config: Path, daemon: DaemonProcess) -> None:
+    """Delete the state store under the daemon; it stops creating; kill it; rebuild the state."""
+    # Once this daemon works on its store: deleted before it opened it, the store would be new.
+    created = lambda: any(line.get("event") == "bsd_created" for line in daemon.log_lines())  # noqa: E731
+    wait_for(created, 60, "a BSD created by this daemon", daemon)
+    delete_state_store(workdir)
+    wait_until_refusing(daemon)
+    daemon.process.send_signal(signal.SIGKILL)
+    daemon.process.wait(timeout=10)
+    for _attempt in range(5):  # the faults hit rebuild-state's reads too; running it again is safe
+        done = run_rebuild_state(workdir, config)
+        if done.returncode == 0:
+            return
+    raise AssertionError(f"rebuild-state failed:\n{done.stdout}\n{done.stderr}")
+
+
 @pytest.mark.slow
 def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> None:
     faults = FaultConfig(
@@ -106,6 +126,9 @@ def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> No
                 # The first kill lands while the state store is being created and migrated.
                 state_db = tmp_path / "var" / "state.db"
                 wait_for(state_db.exists, 30, "the state store file", daemon, poll=0.002)
+            elif round_ == LOSE_STATE_AT:
+                _lose_state_mid_run(tmp_path, cfg, daemon)
+                continue
             else:
                 time.sleep(rng.uniform(0.4, 2.0))
             daemon.process.send_signal(signal.SIGKILL)
@@ -114,7 +137,7 @@ def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> No
         try:
             total = RECORDS + BSDA_RECORDS
             wait_for(
-                lambda: _states(tmp_path).get("synced", 0) == total, 240, f"{total} records synced", final
+                lambda: _states(tmp_path).get("synced", 0) == total, 480, f"{total} records synced", final
             )
         finally:
             assert final.stop() == 0

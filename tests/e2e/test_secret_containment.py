@@ -8,10 +8,8 @@ for the token.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,12 +17,13 @@ import pytest
 from connector.demo.run import _prepare
 from connector.domain.demo_companies import DEMO_TOKEN
 from td_emulator.testing import ServedEmulator
+from tests.e2e.process import process_env, td_connector
 
 
 def cli(*args: str, cwd: Path, env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TDC_", "CREDENTIALS_DIRECTORY"))}
+    env = {k: v for k, v in process_env(None).items() if k != "CREDENTIALS_DIRECTORY"}
     env.update(COLUMNS="200", **env_extra)
-    return subprocess.run([sys.executable, "-m", "connector", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([*td_connector(), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=180, check=False)
 
 

@@ -87,10 +87,10 @@ def test_a_migration_cut_short_is_finished_by_the_next_start(dialect: str) -> No
             with store.engine.connect() as connection:
                 inspector = inspect(connection)
                 assert {"records", "checkpoints", "track_cursors", "step_runs", "track_hints",
-                        "alembic_version"} <= set(inspector.get_table_names())
-                assert {"ix_records_due", "ix_records_bsd", "ix_records_writeback"} <= {
-                    i["name"] for i in inspector.get_indexes("records")}
+                        "store_identity", "alembic_version"} <= set(inspector.get_table_names())
+                assert {"ix_records_due", "ix_records_bsd", "ix_records_writeback",
+                        "ix_records_custom_id"} <= {i["name"] for i in inspector.get_indexes("records")}
                 version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-            assert version == "0002"
+            assert version == "0003"
         finally:
             store.close()
