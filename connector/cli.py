@@ -1,8 +1,11 @@
 """The ``td-connector`` command.
 
-Exit codes: 0 ok, 1 something failed (records rejected, a step raised), 2 usage, 78 configuration
-error (EX_CONFIG: systemd does not restart on it). Configuration errors print every problem, never
-a traceback.
+Exit codes (docs/operations.md): 0 ok; 1 records rejected (row-level) or ``check``/``preview``
+found a problem; 2 usage; 69 a step failed for a whole source or target (EX_UNAVAILABLE: a drop
+folder missing, a write-back failing on every row, a refused token, a database down), with one
+line per cause on stderr; 75 another instance holds the state lock; 78 configuration error
+(EX_CONFIG: systemd does not restart on it). Configuration errors print every problem, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from connector.state.lock import InstanceLockedError
 
 __all__ = ["main"]
 
-EX_OK, EX_FAILED, EX_TEMPFAIL, EX_CONFIG = 0, 1, 75, 78
+EX_OK, EX_FAILED, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 69, 75, 78
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +101,13 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     from connector.settings import load_settings
 
     settings = load_settings(args.config)
-    configure_logging(settings.logging.level, settings.logging.format, secrets=[settings.trackdechets.token])
+    from connector.runtime import token_of
+
+    configure_logging(
+        settings.logging.level,
+        settings.logging.format,
+        secrets=[settings.trackdechets.token, token_of(settings)],
+    )
     for warning in settings.warnings:
         structlog.get_logger("connector").warning("config_warning", message=warning)
     config_dir = args.config.expanduser().absolute().parent if args.config else Path.cwd()
@@ -142,6 +151,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         from connector.reports import print_sync_summary
 
         print_sync_summary(summary)
+    for cause in summary["failures"]:
+        print(f"td-connector: sync failed: {cause}", file=sys.stderr)
+    if summary["failures"]:
+        return EX_UNAVAILABLE
     return EX_OK if summary["ok"] else EX_FAILED
 
 
@@ -160,16 +173,17 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from connector.reports import print_status
+    from connector.reports import failing_steps, print_status
     from connector.state.store import open_state_store
 
     settings, _ = _load(args)
     store = open_state_store(settings.state.url)
     try:
         report = store.report(top=args.top)
+        failing = failing_steps(store)
     finally:
         store.close()
-    print_status(report, as_json=args.json)
+    print_status(report, as_json=args.json, failing=failing)
     return EX_OK
 
 

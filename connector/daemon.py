@@ -32,6 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.errors import ConfigError, ConnectorError
 from connector.health import StepStatus
+from connector.logs import is_idle
 from connector.notify import notify, watchdog_interval
 
 __all__ = ["Daemon", "ReloadCallback", "Step"]
@@ -262,7 +263,9 @@ class Daemon:
                 self._log_success(result, duration)
         except Exception as exc:
             duration = time.perf_counter() - start
-            self.status.failed(name, duration, f"{type(exc).__name__}: {exc}")
+            # A ConnectorError's message is written for the operator; anything else is a bug.
+            reason = exc.message if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}"
+            self.status.failed(name, duration, reason)
             self._log_failure(name, exc, duration)
         finally:
             with self._lock:
@@ -271,10 +274,13 @@ class Daemon:
 
     @staticmethod
     def _log_success(result: object, duration: float) -> None:
-        if isinstance(result, Mapping) and any(result.values()):
-            log.info("step_done", duration=round(duration, 3), **_safe_keys(result))
-        else:
-            log.debug("step_done", duration=round(duration, 3))
+        counts: dict[str, Any] = {}
+        if isinstance(result, Mapping):
+            counts = {k: v for k, v in result.items() if k not in ("step", "ok")}
+        if counts and not is_idle(counts):
+            log.info("step_done", duration=round(duration, 3), **_safe_keys(counts))
+        else:  # an idle pass every few seconds would drown the lines that matter
+            log.debug("step_done", duration=round(duration, 3), **_safe_keys(counts))
 
     @staticmethod
     def _log_failure(name: str, exc: Exception, duration: float) -> None:

@@ -71,3 +71,17 @@ class SourceError(Retriable):
 
 class StateError(Fatal):
     """The state store is unusable (schema too old, file unwritable...)."""
+
+
+class StepFailed(ConnectorError):
+    """A step did all the work it could but failed for a whole source or target.
+
+    Row-level problems never raise it. ``causes`` are one-line operator messages, each saying what
+    failed and what to do; ``counts`` is what the step did meanwhile (the other mappings go on).
+    """
+
+    def __init__(self, step: str, causes: list[str], counts: dict[str, int] | None = None) -> None:
+        super().__init__("; ".join(causes), step=step)
+        self.step = step
+        self.causes = causes
+        self.counts = dict(counts or {})

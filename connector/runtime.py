@@ -17,6 +17,7 @@ from graphql import GraphQLSchema
 from connector import __version__
 from connector.engine.context import Binding, Pipeline, PipelineOptions
 from connector.errors import ConfigError, MappingError
+from connector.failures import token_origin
 from connector.mapping.loading import load_mappings
 from connector.settings import Settings
 from connector.sources import open_source
@@ -32,8 +33,9 @@ log = structlog.get_logger("connector")
 
 
 def token_of(settings: Settings) -> str | None:
+    """The token, without the spaces and line ends a copy-paste or ``echo`` leaves around it."""
     token = settings.trackdechets.token
-    return token.get_secret_value() if token is not None else None
+    return token.get_secret_value().strip() if token is not None else None
 
 
 def build_client(settings: Settings, **overrides: Any) -> TrackdechetsClient:
@@ -135,9 +137,11 @@ def build_runtime(
         max_creations_per_run=settings.safety.max_creations_per_run,
         dry_run=dry_run or settings.safety.dry_run,
         track_overlap_seconds=settings.schedule.track_overlap_seconds,
+        writeback_refresh_seconds=settings.schedule.writeback_refresh_seconds,
         reconcile_grace_seconds=settings.trackdechets.timeout_seconds + 5,
         initial_backoff_seconds=settings.retry.initial_backoff_seconds,
         max_backoff_seconds=settings.retry.max_backoff_seconds,
     )
     pipeline = Pipeline(store=store, bindings=bindings, client=client, options=options, schema=schema)
+    pipeline.token_origin = token_origin(settings.trackdechets.token_file)
     return Runtime(settings, schema, store, client, pipeline)

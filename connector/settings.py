@@ -171,6 +171,9 @@ class ScheduleSettings(_Section):
     """Interval of the writeback step (write statuses to the business system)."""
     track_overlap_seconds: float = Field(default=300.0, ge=0)
     """Each tracking poll starts this much before the last cursor, to absorb clock skew."""
+    writeback_refresh_seconds: float = Field(default=21600.0, ge=0)
+    """Every record is written back again this often, so that lost or re-inserted rows get their
+    statuses back (0: never)."""
 
     def intervals(self) -> dict[str, float]:
         """Step name → interval, the shape :class:`connector.daemon.Daemon` takes."""

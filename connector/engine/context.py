@@ -69,6 +69,8 @@ class PipelineOptions:
     max_creations_per_run: int = 1000
     dry_run: bool = False
     track_overlap_seconds: float = 300.0
+    writeback_refresh_seconds: float = 21600.0
+    """Every record is written back again this often (0: never): lost or re-inserted rows converge."""
     reconcile_grace_seconds: float = 35.0
     """An in-doubt create is looked up only once the request that carried it cannot still run."""
     push_chunk: int = 5
@@ -92,6 +94,10 @@ class Pipeline:
     schema: Any = None
     """The target's GraphQL schema: when set, ingest validates every create document against it."""
     paused_until: datetime | None = None
+    auth_failure: str | None = None
+    """Why pushing is paused: the refused token and where it came from."""
+    token_origin: str = "the configured token"
+    """Where the token came from (a variable, a file...), for the message when it is refused."""
     my_sirets: list[str] | None = None
 
     def advance(self, step: str, done: int) -> None:

@@ -17,9 +17,11 @@ from sqlalchemy import delete, or_, select
 from connector.domain.kinds import KindName, get_kind
 from connector.engine.context import Pipeline
 from connector.engine.operations import merge, nodes_of, snapshot, track_page_read
+from connector.errors import StepFailed
 from connector.state.models import Record, RecordState, TrackHint
 from connector.state.store import utcnow
 from connector.trackdechets.documents import selection
+from connector.trackdechets.errors import Unauthenticated
 
 __all__ = ["my_sirets", "track"]
 
@@ -158,21 +160,41 @@ def track(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     if not targets:
         return dict(counts)
     overlap = timedelta(seconds=pipeline.options.track_overlap_seconds)
+    causes: list[str] = []
     for kind_name, emitter_sirets in sorted(targets.items()):
-        if kind_name == KindName.BSDD.value:
-            # forms() lists one company's BSDs: walk every company of the token, since a record's
-            # BSD may concern any of them (as emitter, destination, transporter...).
-            mine = my_sirets(pipeline)
-            sirets = sorted(set(mine)) or sorted(s for s in emitter_sirets if s)
-        else:
-            sirets = [""]  # the other lists cover every company of the token at once
-        for siret in sirets:
-            started = utcnow()
-            with pipeline.store.session() as session:
-                cursor = pipeline.store.get_cursor(session, kind_name, siret)
-            since_dt = (cursor or started - timedelta(days=30)) - overlap
-            since = since_dt.isoformat().replace("+00:00", "Z")
-            if _walk(pipeline, kind_name, siret, since, stop, counts):
-                with pipeline.store.session() as session:
-                    pipeline.store.put_cursor(session, kind_name, siret, started)
+        try:
+            _track_kind(pipeline, kind_name, emitter_sirets, overlap, stop, counts)
+        except Unauthenticated:
+            raise  # the token: every kind would fail the same way
+        except Exception as exc:  # one kind failing (a refused query...) never stops the others
+            causes.append(f"tracking {kind_name} failed: {exc}: the other kinds go on; see the log")
+            pipeline.log.error("track_kind_failed", kind=kind_name, error=str(exc))
+    if causes:
+        raise StepFailed("track", causes, dict(counts))
     return dict(counts)
+
+
+def _track_kind(
+    pipeline: Pipeline,
+    kind_name: str,
+    emitter_sirets: set[str],
+    overlap: timedelta,
+    stop: threading.Event,
+    counts: Counter[str],
+) -> None:
+    if kind_name == KindName.BSDD.value:
+        # forms() lists one company's BSDs: walk every company of the token, since a record's
+        # BSD may concern any of them (as emitter, destination, transporter...).
+        mine = my_sirets(pipeline)
+        sirets = sorted(set(mine)) or sorted(s for s in emitter_sirets if s)
+    else:
+        sirets = [""]  # the other lists cover every company of the token at once
+    for siret in sirets:
+        started = utcnow()
+        with pipeline.store.session() as session:
+            cursor = pipeline.store.get_cursor(session, kind_name, siret)
+        since_dt = (cursor or started - timedelta(days=30)) - overlap
+        since = since_dt.isoformat().replace("+00:00", "Z")
+        if _walk(pipeline, kind_name, siret, since, stop, counts):
+            with pipeline.store.session() as session:
+                pipeline.store.put_cursor(session, kind_name, siret, started)
