@@ -159,7 +159,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from connector.service import check
+    from connector.check import check
 
     settings, config_dir = _load(args)
     return check(settings, config_dir, offline=args.offline)

@@ -37,7 +37,7 @@ from connector.state.store import sum_by_state, utcnow
 from connector.trackdechets.client import ResponseInfo
 from connector.trackdechets.errors import Unauthenticated
 
-__all__ = ["STEPS", "check", "preview", "retry_rejected", "run_daemon", "run_step", "sync_once"]
+__all__ = ["STEPS", "preview", "retry_rejected", "run_daemon", "run_step", "sync_once"]
 
 log = structlog.get_logger("connector")
 
@@ -263,29 +263,6 @@ def run_daemon(
             metrics.stop()
         for runtime in [*retired, holder["rt"]]:
             runtime.close()
-
-
-def check(settings: Settings, config_dir: Path, *, offline: bool = False) -> int:
-    """Config, mappings, sources and (unless offline) connectivity and token, in that order."""
-    runtime = build_runtime(settings, config_dir, offline=offline)
-    try:
-        print(f"configuration: ok ({len(runtime.pipeline.bindings)} mapping(s))")
-        for binding in runtime.pipeline.bindings:
-            m = binding.mapping
-            print(
-                f"  mapping {m.name}: {m.kind.name.value} from {type(binding.source).__name__}, seal={m.seal}"
-            )
-        if offline or runtime.client is None:
-            return 0
-        try:
-            data = runtime.client.query("query Me { me { email } }", operation_name="Me")
-        except ConnectorError as exc:
-            print(f"trackdechets: {settings.trackdechets.url}: FAILED: {exc}")
-            return 1
-        print(f"trackdechets: {settings.trackdechets.url}: ok, token of {data['me']['email']}")
-        return 0
-    finally:
-        runtime.close()
 
 
 def preview(

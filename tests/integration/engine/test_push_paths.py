@@ -13,6 +13,7 @@ import pytest
 from connector.emulator.config import EmulatorConfig
 from connector.emulator.testing import ServedEmulator, serve_in_thread
 from connector.service import run_step, sync_once
+from connector.state.store import open_state_store
 from tests.integration.engine.support import csv_text, drop, fields_sent, runtime_for, states
 
 
@@ -78,10 +79,19 @@ def test_dry_run_and_creation_limit(tmp_path: Path, emulator: ServedEmulator) ->
         sync_once(runtime, threading.Event())
         assert "createForm" not in fields_sent(emulator)
         assert set(states(runtime).values()) == {"pending", "rejected"}
+        writeback = run_step(runtime.pipeline, "writeback", threading.Event())
+        assert writeback == {"step": "writeback", "ok": True, "would_write": 5}
     finally:
         runtime.close()
-    shutil.rmtree(tmp_path / "var")
-    (tmp_path / "inbox" / "processed" / "a.csv").rename(tmp_path / "inbox" / "a.csv")
+    # A dry run writes nothing anywhere: the file is not moved, no receipt, the state store is untouched.
+    assert (tmp_path / "inbox" / "a.csv").exists()
+    assert not (tmp_path / "inbox" / "processed").exists()
+    assert not (tmp_path / "inbox" / "receipts").exists()
+    store = open_state_store(f"sqlite:///{tmp_path / 'var' / 'state.db'}")
+    try:
+        assert store.records() == []
+    finally:
+        store.close()
     runtime = runtime_for(tmp_path, emulator.url, extra="[safety]\nmax_creations_per_run = 2\n")
     try:
         run_step(runtime.pipeline, "ingest", threading.Event())
