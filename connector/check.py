@@ -19,7 +19,7 @@ import httpx
 
 from connector import __version__
 from connector.failures import token_origin
-from connector.runtime import build_runtime, token_of
+from connector.runtime import build_client, build_runtime, token_of
 from connector.settings import Settings
 from connector.sources.base import CheckFinding, SourceCheck
 
@@ -36,6 +36,8 @@ def _print(finding: CheckFinding) -> None:
 
 def check(settings: Settings, config_dir: Path, *, offline: bool = False) -> int:
     """0 when nothing failed (warnings allowed), 1 otherwise; configuration errors raise (78)."""
+    if not offline:
+        build_client(settings).close()  # no token at all is a configuration error (78), as for run
     runtime = build_runtime(settings, config_dir, offline=True)
     failed = False
     try:
@@ -96,7 +98,7 @@ def api_finding(settings: Settings) -> CheckFinding:
         return CheckFinding("fail", f"trackdechets {td.url}: {_transport_cause(exc, host)}")
     if response.status_code in (401, 403) or _unauthenticated(response):
         return CheckFinding("fail", f"trackdechets {td.url}: the token from {origin} was refused "
-                                    f"(HTTP {response.status_code}): put a valid token there")
+                                    f"({_refusal(response)}): put a valid token there")
     if response.status_code != 200:
         return CheckFinding("fail", f"trackdechets {td.url}: HTTP {response.status_code} "
                                     f"{response.reason_phrase}: {response.text.strip()[:200]!r}: is "
@@ -107,6 +109,10 @@ def api_finding(settings: Settings) -> CheckFinding:
         return CheckFinding("fail", f"trackdechets {td.url}: the answer is not Trackdéchets' GraphQL "
                                     f"({response.text.strip()[:120]!r}): is trackdechets.url right?")
     return CheckFinding("ok", f"trackdechets {td.url}: token of {email} (from {origin})")
+
+
+def _refusal(response: httpx.Response) -> str:
+    return "UNAUTHENTICATED" if response.status_code == 200 else f"HTTP {response.status_code}"
 
 
 def _unauthenticated(response: httpx.Response) -> bool:

@@ -37,14 +37,14 @@ def token_origin(token_file: object | None, environ: Mapping[str, str] | None = 
 def token_failure(exc: Unauthenticated, origin: str) -> str:
     return (
         f"Trackdéchets refused the token from {origin} ({exc.message}): put a valid token there "
-        "(Trackdéchets > Mon compte > Intégration API) and run again; nothing was sent meanwhile"
+        "and run again; nothing was sent meanwhile"
     )
 
 
 def source_failure(mapping: str, mapping_path: str, exc: BaseException, *, writing: bool = False) -> str:
     """Why the source of ``mapping`` could not be read (or, ``writing``, its files moved aside)."""
     if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno == errno.EACCES):
-        where = exc.filename if isinstance(exc, OSError) and exc.filename else "a file or folder"
+        where = os.path.normpath(exc.filename) if exc.filename else "a file or folder"
         action = "write to" if writing else "read"
         return (
             f"mapping {mapping}: permission denied on {where}: let the connector's user {action} it "
@@ -65,11 +65,15 @@ def source_failure(mapping: str, mapping_path: str, exc: BaseException, *, writi
     return f"mapping {mapping}: {text}: see the log lines before this one; fix the source in {mapping_path}"
 
 
-def writeback_failure(mapping: str, mapping_path: str, failed: int, error: str) -> str:
+def writeback_failure(mapping: str, mapping_path: str, failed: int, error: str, *, receipts: bool) -> str:
+    fix = (
+        "let the connector's user write to the receipts folder (source.receipts_folder)"
+        if receipts
+        else f"fix source.writeback.statement in {mapping_path} (`td-connector check` runs it)"
+    )
     return (
         f"mapping {mapping}: the write-back failed for all {failed} record(s) ({_first_line(error)}): "
-        f"fix the write-back (source.writeback in {mapping_path}, or the receipts folder's "
-        "permissions); the records stay due and are written back on the next pass"
+        f"{fix}; the records stay due and are written back on the next pass"
     )
 
 

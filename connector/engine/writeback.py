@@ -111,7 +111,10 @@ def writeback(pipeline: Pipeline, stop: threading.Event, page: int = 500) -> dic
                     "writeback_failed", mapping=name, count=len(failed), keys=keys, error=sample
                 )
         if failed_here and not written_here:
-            causes.append(writeback_failure(name, binding.mapping.path, failed_here, first_error))
+            receipts = getattr(getattr(binding.source, "spec", None), "type", "") == "csv"
+            causes.append(
+                writeback_failure(name, binding.mapping.path, failed_here, first_error, receipts=receipts)
+            )
     if counts:
         pipeline.log.info("written_back", **dict(counts))
     if causes:

@@ -47,7 +47,7 @@ def _writable(folder: Path) -> str | None:
 
 def check_csv_folder(source: CsvFolderSource) -> SourceCheck:
     result = SourceCheck()
-    folder, spec = source.folder, source.spec
+    folder, spec = Path(os.path.normpath(source.folder)), source.spec
     if not folder.exists():
         result.fail(f"drop folder {folder} does not exist: create it, or correct source.folder")
         return result
@@ -167,11 +167,10 @@ def _check_writeback(source: SqlSource, relation: object, result: SourceCheck) -
             update = WriteBack(key=key, unit=None, bsd_id="check", readable_id="BSD-00000000-CHECK",
                                status="synced", remote_status="SEALED", error="td-connector check",
                                updated_at=now)
-            transaction = conn.begin()
-            try:
+            try:  # in the transaction the SELECT opened
                 conn.execute(statement, source.writeback_params([update]))
             finally:
-                transaction.rollback()
+                conn.rollback()
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         result.fail(f"the write-back statement fails against {source.url_shown}: {reason}: fix "
