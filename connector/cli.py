@@ -22,12 +22,12 @@ from typing import Any
 import structlog
 
 from connector import __version__
-from connector.errors import ConfigError
+from connector.errors import ConfigError, UsageError
 from connector.state.lock import InstanceLockedError
 
 __all__ = ["main"]
 
-EX_OK, EX_FAILED, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 69, 75, 78
+EX_OK, EX_FAILED, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 2, 69, 75, 78
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--limit", type=int, default=5)
     preview.add_argument("--json", action="store_true", help="one JSON object per line: query, variables")
     preview.add_argument("--mapping", help="only this mapping")
+    preview.add_argument("--key", action="append", help="only this record key (repeatable)")
 
     status = sub.add_parser("status", help="records per state, rejected records, last runs")
     _add_config(status)
@@ -166,10 +167,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from connector.service import preview
+    from connector.preview import preview
 
     settings, config_dir = _load(args)
-    return preview(settings, config_dir, limit=args.limit, as_json=args.json, only=args.mapping)
+    return preview(
+        settings, config_dir, limit=args.limit, as_json=args.json, only=args.mapping, keys=args.key
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -234,6 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"td-connector {args.command}: {exc.message}", file=sys.stderr)
+        for problem in exc.problems if exc.problems != [exc.message] else []:
+            print(f"  - {problem}", file=sys.stderr)
+        return EX_USAGE
     except ConfigError as exc:
         return _print_config_error(exc)
     except InstanceLockedError as exc:

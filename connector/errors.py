@@ -51,6 +51,10 @@ class ConfigError(Fatal):
         return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
 
 
+class UsageError(ConfigError):
+    """A command-line argument names something that does not exist (exit status 2, as argparse)."""
+
+
 class MappingError(ConfigError):
     """A mapping file cannot be loaded or compiled; every problem is listed at once."""
 

@@ -22,7 +22,6 @@ from sqlalchemy import select
 
 from connector.engine.context import Pipeline
 from connector.engine.ingest import ingest, map_record
-from connector.engine.operations import create_op
 from connector.engine.push import push
 from connector.engine.track import track
 from connector.engine.writeback import writeback
@@ -37,7 +36,7 @@ from connector.state.store import sum_by_state, utcnow
 from connector.trackdechets.client import ResponseInfo
 from connector.trackdechets.errors import Unauthenticated
 
-__all__ = ["STEPS", "preview", "retry_rejected", "run_daemon", "run_step", "sync_once"]
+__all__ = ["STEPS", "retry_rejected", "run_daemon", "run_step", "sync_once"]
 
 log = structlog.get_logger("connector")
 
@@ -263,61 +262,6 @@ def run_daemon(
             metrics.stop()
         for runtime in [*retired, holder["rt"]]:
             runtime.close()
-
-
-def preview(
-    settings: Settings, config_dir: Path, *, limit: int, as_json: bool, only: str | None = None
-) -> int:
-    """The documents ``limit`` records per mapping would produce; nothing is sent or stored."""
-    from connector.trackdechets.schema import validate_operation
-
-    runtime = build_runtime(settings, config_dir, offline=True)
-    failures = 0
-    try:
-        for binding in runtime.pipeline.bindings:
-            if only and binding.mapping.name != only:
-                continue
-            checkpoint = runtime.store.get_checkpoint(binding.mapping.name)
-            shown = 0
-            for batch in binding.source.read(checkpoint):
-                for record in batch.records:
-                    if shown >= limit:
-                        break
-                    shown += 1
-                    entry = map_record(binding, record)
-                    if entry.payload is None:
-                        failures += 1
-                        _emit(
-                            as_json,
-                            {"mapping": binding.mapping.name, "key": record.key, "error": entry.error},
-                        )
-                        continue
-                    op = create_op(binding.mapping.kind, entry.payload)
-                    problems = validate_operation(runtime.schema, op.query, op.variables)
-                    failures += bool(problems)
-                    _emit(
-                        as_json,
-                        {
-                            "query": op.query,
-                            "variables": op.variables,
-                            **({"problems": problems} if problems else {}),
-                        },
-                        header=f"# {binding.mapping.name} / {record.key} ({record.origin})",
-                    )
-                if shown >= limit:
-                    break
-    finally:
-        runtime.close()
-    return 1 if failures else 0
-
-
-def _emit(as_json: bool, obj: dict[str, Any], header: str | None = None) -> None:
-    if as_json:
-        print(json.dumps(obj, ensure_ascii=False))
-        return
-    if header:
-        print(header)
-    print(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
 def retry_rejected(
