@@ -3,7 +3,6 @@ dry runs and the creation limit."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
