@@ -5,8 +5,11 @@ emulator holds its answers for 30 s; PostgreSQL holds an ACCESS EXCLUSIVE lock o
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,7 +87,8 @@ def test_an_api_stall_never_stops_ingest_and_writeback(tmp_path: Path, emulator:
 
     def erp_status(numero: str) -> str | None:
         with sqlite3.connect(erp) as connection:
-            row = connection.execute("SELECT td_statut FROM enlevements WHERE numero = ?", (numero,)).fetchone()
+            query = "SELECT td_statut FROM enlevements WHERE numero = ?"
+            row = connection.execute(query, (numero,)).fetchone()
         return row[0] if row else None
 
     def insert(numero: str, updated_at: str) -> None:
@@ -95,7 +99,7 @@ def test_an_api_stall_never_stops_ingest_and_writeback(tmp_path: Path, emulator:
     daemon = start_daemon(tmp_path, config)
     try:
         base = wait_for(lambda: _endpoint(daemon), 30, "the metrics endpoint", daemon)
-        wait_for(lambda: erp_status("ENL-1003") == "SEALED", 40, "the ERP rows sealed and written back", daemon)
+        wait_for(lambda: erp_status("ENL-1003") == "SEALED", 40, "the ERP rows sealed, written back", daemon)
 
         # The API stalls: every answer comes 30 s late. A first new row sets push waiting on it.
         emulator.emulator.faults = FaultConfig(latency_ms=30_000)
@@ -131,45 +135,91 @@ def pg_erp() -> Iterator[str]:
         yield url
 
 
+class _Gate:
+    """A TCP door to the emulator: bound but closed (connections refused), then opened."""
+
+    def __init__(self, target: str) -> None:
+        self.target = ("127.0.0.1", int(target.rstrip("/").rsplit(":", 1)[1]))
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: a connect is refused at once
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+
+    def open(self) -> None:
+        self.sock.listen()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+
 @pytest.mark.slow
 def test_a_locked_erp_table_never_stops_push_and_track(
     tmp_path: Path, emulator: ServedEmulator, pg_erp: str
 ) -> None:
-    config = _prepare(tmp_path, emulator.url)
-    config.write_text(config.read_text("utf-8") + SCHEDULE.format(track=0.5), "utf-8")
+    gate = _Gate(emulator.url)
+    config = _prepare(tmp_path, gate.url)
+    schedule = SCHEDULE.format(track=0.5).replace(
+        "max_attempts = 1", "max_attempts = 1\ninitial_backoff_seconds = 0.2\nmax_backoff_seconds = 1"
+    )
+    config.write_text(config.read_text("utf-8") + schedule, "utf-8")
     mapping = tmp_path / "mappings" / "bsdd_sqlite.toml"
     mapping.write_text(re.sub(r'(?m)^url = .*$', f'url = "{pg_erp}"', mapping.read_text("utf-8")), "utf-8")
     engine = sa.create_engine(pg_erp, poolclass=sa.NullPool)
-    erp_keys = ("ENL-1001", "ENL-1002", "ENL-1003")
+    valid = {"BE-2026-0412", "BE-2026-0413", "BE-2026-0414", "BE-2026-0416"}
+    valid |= {"ENL-1001", "ENL-1002", "ENL-1003"}
 
-    def states(prefix: str) -> set[str]:
-        return {r.state for k, r in _records(tmp_path).items() if k.startswith(prefix) and r.readable_id}
+    def in_state(state: str) -> set[str]:
+        return {k for k, r in _records(tmp_path).items() if r.state == state}
 
+    # The API cannot be reached at first: every record is read and waits, pending.
     daemon = start_daemon(tmp_path, config)
     try:
         base = wait_for(lambda: _endpoint(daemon), 30, "the metrics endpoint", daemon)
-        wait_for(lambda: len([k for k, r in _records(tmp_path).items() if r.state == "synced"]) == 7, 40,
-                 "the demo's records created and sealed", daemon)
+        wait_for(lambda: valid <= in_state("pending"), 40, "every valid record read and pending", daemon)
 
         with engine.connect() as lock:
             lock.execute(sa.text("LOCK TABLE enlevements IN ACCESS EXCLUSIVE MODE"))  # held until rollback
-            # A new export arrives: read (the CSV mapping comes first), then ingest waits on the ERP.
-            text = _asset("enlevements_mars.csv").decode("utf-8").replace("BE-2026-04", "BE-2026-05")
-            (tmp_path / "inbox" / "enlevements_avril.csv").write_text(text, "utf-8")
 
-            # Push goes on: the new records are created and sealed while the ERP table is locked.
-            wait_for(lambda: states("BE-2026-05") == {"synced"} and len(
-                [k for k in _records(tmp_path) if k.startswith("BE-2026-05")]) == 5, 30,
-                "the new export created and sealed during the lock", daemon)
+            def ingest_blocked() -> bool:
+                ingest = httpx.get(f"{base}/healthz", timeout=5).json()["steps"]["ingest"]
+                return bool(ingest["running"] and ingest["lag_seconds"] > 2)
+
+            wait_for(ingest_blocked, 20, "ingest to be waiting on the locked table", daemon)
+            gate.open()
+
+            # Push goes on: every record is created and sealed while the ERP table is locked.
+            wait_for(lambda: valid <= in_state("synced"), 30, "every record sealed during the lock", daemon)
             running = _running(base)
             assert running["ingest"] == 1.0 or running["writeback"] == 1.0  # waiting on the lock
 
-            # Track goes on: a signature made on the platform comes back during the lock.
-            for key in ("BE-2026-0512", "ENL-1001"):
+            # Track goes on: signatures made on the platform come back during the lock.
+            for key in ("BE-2026-0412", "ENL-1001"):
                 readable = _records(tmp_path)[key].readable_id
                 httpx.post(f"{emulator.url}_emulator/bsds/{readable}/sign-emission", json={"author": "Test"},
                            timeout=10).raise_for_status()
-            wait_for(lambda: {_records(tmp_path)[k].remote_status for k in ("BE-2026-0512", "ENL-1001")}
+            wait_for(lambda: {_records(tmp_path)[k].remote_status for k in ("BE-2026-0412", "ENL-1001")}
                      == {"SIGNED_BY_PRODUCER"}, 20, "the new statuses tracked during the lock", daemon)
             with sa.create_engine(pg_erp, poolclass=sa.NullPool).connect() as probe:
                 probe.execute(sa.text("SET lock_timeout = '100ms'"))
@@ -180,10 +230,12 @@ def test_a_locked_erp_table_never_stops_push_and_track(
         # The lock released, the ERP side catches up by itself.
         def written() -> bool:
             with engine.connect() as conn:
-                rows = dict(conn.execute(sa.text("SELECT numero, td_statut FROM enlevements")).all())
-            return rows["ENL-1001"] == "SIGNED_BY_PRODUCER" and all(rows[k] == "SEALED" for k in erp_keys[1:])
+                query = sa.text("SELECT numero, td_statut FROM enlevements")
+                rows: dict[str, str] = {str(k): str(v) for k, v in conn.execute(query).all()}
+            return rows["ENL-1001"] == "SIGNED_BY_PRODUCER" and rows["ENL-1002"] == "SEALED"
 
         wait_for(written, 30, "the new status written into the ERP once the lock is released", daemon)
     finally:
         daemon.stop()
+        gate.close()
         engine.dispose()
