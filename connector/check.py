@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from connector import __version__
+from connector.errors import ConnectorError
 from connector.failures import token_origin
 from connector.runtime import build_client, build_runtime, token_of
 from connector.settings import Settings
@@ -61,7 +62,11 @@ def _source_findings(source: object, mapping: object) -> Iterator[CheckFinding]:
     opener = getattr(source, "check", None)
     if opener is None:
         return
-    result: SourceCheck = opener()
+    try:
+        result: SourceCheck = opener()
+    except ConnectorError as exc:
+        yield CheckFinding("fail", f"{exc}: is the database up and reachable, and source.url right?")
+        return
     yield from result.findings
     if result.columns is None:
         return

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from connector import __version__
 from connector.engine.context import Binding, Pipeline, PipelineOptions
-from connector.errors import ConfigError, MappingError
+from connector.errors import ConfigError, MappingError, SourceError
 from connector.failures import token_origin
 from connector.mapping.loading import load_mappings
 from connector.settings import Settings
@@ -133,7 +133,13 @@ def build_runtime(
             mapping_name=mapping.name,
             state_dir=state_dir / "sources",
         )
-        columns = source.columns()
+        try:
+            columns = source.columns()
+        except SourceError as exc:
+            # The business system is down now: not a configuration error. Ingest fails with the
+            # cause (and retries) until it is back; `check` says so too.
+            log.warning("source_unreachable", mapping=mapping.name, error=str(exc))
+            columns = None
         if columns is not None:
             problems.extend(mapping.check_columns(columns))
         bindings.append(Binding(mapping, source))

@@ -42,6 +42,13 @@ def _break_writeback(work: Path) -> None:
     mapping.write_text(text.replace("td_statut = COALESCE", "td_status = COALESCE"), "utf-8")
 
 
+def _break_database(work: Path) -> None:
+    mapping = work / "mappings" / "bsdd_sqlite.toml"
+    down = 'url = "postgresql+psycopg://postgres@127.0.0.1:1/erp"'  # nothing listens on port 1
+    text = re.sub(r"(?m)^url = .*$", down, mapping.read_text("utf-8"))
+    mapping.write_text(text, "utf-8")
+
+
 CASES: dict[str, tuple[Callable[[Path], None], str | None, str, str]] = {
     # case: (break it, token, failed step, the one-line cause on stderr, as a regular expression)
     "missing folder": (
@@ -59,6 +66,12 @@ CASES: dict[str, tuple[Callable[[Path], None], str | None, str, str]] = {
         r"sync failed: writeback: mapping demo-bsdd-erp: the write-back failed for all 4 record\(s\) "
         r"\(.*no such column: td_status\): fix source\.writeback\.statement in \S+/bsdd_sqlite\.toml "
         r"\(`td-connector check` runs it\); the records stay due and are written back on the next pass$",
+    ),
+    "database unreachable": (
+        _break_database, None, "ingest",
+        r"sync failed: ingest: mapping demo-bsdd-erp: demo-bsdd-erp: cannot read the source's columns "
+        r"\(postgresql\+psycopg://postgres@127\.0\.0\.1:1/erp\): .*Connection refused: check that the "
+        r"database is up and reachable and that source\.url in \S+/bsdd_sqlite\.toml is right$",
     ),
     "wrong token": (
         lambda work: None, "not-the-token", "push",
