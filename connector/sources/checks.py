@@ -70,7 +70,7 @@ def check_csv_folder(source: CsvFolderSource) -> SourceCheck:
         )
     for label, name in (("processed", spec.processed_folder), ("rejected", spec.rejected_folder),
                         ("receipts", spec.receipts_folder)):
-        sub = source._sub(name)
+        sub = Path(os.path.normpath(source._sub(name)))
         if sub.exists() and not sub.is_dir():
             result.fail(f"{label} folder {sub} is a file, not a folder: remove it or change "
                         f"source.{label}_folder")
