@@ -22,7 +22,7 @@ from connector.domain.kinds import get_kind
 from connector.engine.context import Pipeline
 from connector.engine.operations import Op, create_op, seal_op, snapshot, update_op
 from connector.engine.reconcile import Verdict, reconcile
-from connector.errors import StepFailed
+from connector.errors import Retriable, StepFailed
 from connector.failures import token_failure
 from connector.state.models import Record, RecordState
 from connector.state.store import utcnow
@@ -123,6 +123,11 @@ def _verdicts(
             return [v for r in records for v in _verdicts(pipeline, [r], counts, skipped)]
         (record,) = records
         skipped.add(record.id)
+        if isinstance(exc, Retriable):  # the API is flaky right now: look it up again next pass
+            counts["lookup_retry"] += 1
+            pipeline.log.info("in_doubt_lookup_retry", mapping=record.mapping, record_key=record.record_key,
+                              error=str(exc))
+            return []
         counts["lookup_failed"] += 1
         with pipeline.store.session() as session:
             row = session.get(Record, record.id)
