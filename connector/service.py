@@ -28,7 +28,7 @@ from connector.engine.writeback import writeback
 from connector.errors import ConfigError, ConnectorError, Fatal, StepFailed
 from connector.failures import token_failure
 from connector.logs import logs_to
-from connector.runtime import Runtime, build_runtime
+from connector.runtime import Runtime, build_runtime, token_of
 from connector.settings import Settings
 from connector.sources.base import SourceRecord
 from connector.state.models import Record, RecordState
@@ -203,6 +203,7 @@ def run_daemon(
         # A ConfigError propagates: the daemon logs its problems once and keeps the running set.
         new_settings = load_settings(config_path)
         register_secret(new_settings.trackdechets.token)
+        register_secret(token_of(new_settings))  # the token as sent, without stray spaces
         new_runtime = build_runtime(new_settings, config_dir, dry_run=dry_run, on_response=on_response)
         # No waiting for a running step here: the daemon's main loop (and its watchdog) must go on.
         with guard:
