@@ -46,6 +46,7 @@ log = structlog.get_logger("connector.daemon")
 
 _TERMINATE = (signal.SIGTERM, signal.SIGINT)
 _WAKE = b"\0"  # not a signal number: "a step finished", written by worker threads
+_REPEAT_SECONDS = 60.0
 _RESERVED_LOG_KEYS = frozenset({"event", "level", "timestamp", "step", "error", "error_type", "duration"})
 
 
@@ -106,6 +107,8 @@ class Daemon:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._scheduler: BackgroundScheduler | None = None
+        self._said: dict[str, tuple[str, float]] = {}
+        """Step → (cause, when) of the last failure logged, so a repeated cause is not a flood."""
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -260,6 +263,7 @@ class Daemon:
                 result = self._steps[name](self.stop_event)
                 duration = time.perf_counter() - start
                 self.status.succeeded(name, duration)
+                self._said.pop(name, None)
                 self._log_success(result, duration)
         except Exception as exc:
             duration = time.perf_counter() - start
@@ -282,8 +286,16 @@ class Daemon:
         else:  # an idle pass every few seconds would drown the lines that matter
             log.debug("step_done", duration=round(duration, 3), **_safe_keys(counts))
 
-    @staticmethod
-    def _log_failure(name: str, exc: Exception, duration: float) -> None:
+    def _log_failure(self, name: str, exc: Exception, duration: float) -> None:
+        # The same expected cause every few seconds (a refused token, a missing folder) is said once
+        # a minute; /healthz and the metrics show it all along. A bug is logged every time.
+        now = time.monotonic()
+        said = self._said.get(name)
+        repeated = said is not None and said[0] == str(exc) and now - said[1] < _REPEAT_SECONDS
+        if isinstance(exc, ConnectorError) and repeated:
+            log.debug("step_still_failing", step=name, error=str(exc))
+            return
+        self._said[name] = (str(exc), now)
         fields: dict[str, Any] = {
             "step": name,
             "error": str(exc),

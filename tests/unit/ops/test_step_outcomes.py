@@ -130,3 +130,22 @@ def test_failure_messages_say_what_to_do() -> None:
     origin = "the file /etc/tok (trackdechets.token_file)"
     refused = token_failure(Unauthenticated("Me: not logged in"), origin)
     assert refused.startswith(f"Trackdéchets refused the token from {origin}")
+
+
+def test_a_repeated_cause_is_logged_once_a_minute_a_new_one_at_once() -> None:
+    from connector.errors import StepFailed
+
+    daemon = Daemon({"push": lambda stop: {}}, {"push": 5.0}, drain_timeout=1)
+    stream = _captured()
+    try:
+        refused = StepFailed("push", ["Trackdéchets refused the token from the variable X"])
+        daemon._log_failure("push", refused, 0.1)
+        daemon._log_failure("push", refused, 0.1)
+        missing = StepFailed("push", ["something else"])
+        daemon._log_failure("push", missing, 0.1)
+    finally:
+        configure_logging("INFO", "json")
+    lines = [line for line in stream.getvalue().splitlines() if '"step_failed"' in line]
+    assert len(lines) == 2
+    assert "refused the token" in lines[0]
+    assert "something else" in lines[1]
