@@ -126,3 +126,38 @@ def test_in_doubt_creates_are_found_again_when_the_token_is_not_the_emitters(tmp
         forms = list(served.emulator.store.newest_first("BSDD"))
     assert len(forms) == 4  # found again, never created twice
     assert {f["status"] for f in forms} == {"SEALED"}
+
+
+def test_one_refused_look_up_never_stops_the_others(tmp_path: Path) -> None:
+    """Four creates in doubt; the look-up of one is refused by the server (FORBIDDEN): it waits,
+    in doubt, with the reason; the three others are found and sealed in the same pass."""
+    from sqlalchemy import update
+
+    from connector.emulator.config import FaultConfig
+    from connector.state.models import Record
+
+    faults = FaultConfig(drop_after_commit_probability=1.0)
+    with serve_in_thread(EmulatorConfig(admin_enabled=True, faults=faults)) as served:
+        runtime = runtime_for(tmp_path, served.url)
+        runtime.pipeline.options.reconcile_grace_seconds = 0
+        try:
+            drop(tmp_path, "a.csv", csv_text())
+            run_step(runtime.pipeline, "ingest", threading.Event())
+            assert run_step(runtime.pipeline, "push", threading.Event())["in_doubt"] == 4
+            served.emulator.faults = FaultConfig()
+            # Looked up under a company the token's user does not belong to: the server refuses.
+            with runtime.store.session() as session:
+                foreign = update(Record).where(Record.record_key == "BE-2026-0412")
+                session.execute(foreign.values(emitter_siret="44019372000255"))
+            runtime.pipeline.my_sirets = []  # unknown: each look-up uses the record's own emitter
+            second = run_step(runtime.pipeline, "push", threading.Event())
+            assert second["ok"] is True
+            assert second["lookup_failed"] == 1
+            assert second["created_adopted"] == 3
+            assert second["sealed"] == 3
+            rows = {r.record_key: r for r in runtime.store.records()}
+            assert rows["BE-2026-0412"].state == "in_flight"
+            assert "looking up the in-doubt create failed" in (rows["BE-2026-0412"].last_error or "")
+            assert {rows[k].state for k in ("BE-2026-0413", "BE-2026-0414", "BE-2026-0416")} == {"synced"}
+        finally:
+            runtime.close()
