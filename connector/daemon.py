@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -47,6 +47,7 @@ log = structlog.get_logger("connector.daemon")
 _TERMINATE = (signal.SIGTERM, signal.SIGINT)
 _WAKE = b"\0"  # not a signal number: "a step finished", written by worker threads
 _REPEAT_SECONDS = 60.0
+_RERUN_DELAY_SECONDS = 0.3
 _RESERVED_LOG_KEYS = frozenset({"event", "level", "timestamp", "step", "error", "error_type", "duration"})
 
 
@@ -107,6 +108,10 @@ class Daemon:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._scheduler: BackgroundScheduler | None = None
+        self._inside: set[str] = set()
+        """Steps inside :meth:`_run_step` now (a run requested for them would be skipped)."""
+        self._again: set[str] = set()
+        """Steps asked to run again (run_soon) while they were running."""
         self._said: dict[str, tuple[str, float]] = {}
         """Step → (cause, when) of the last failure logged, so a repeated cause is not a flood."""
 
@@ -151,10 +156,16 @@ class Daemon:
         self._send(bytes([signal.SIGTERM]))
 
     def run_soon(self, name: str) -> None:
-        """Run a step now instead of at its next interval (a webhook announced work for it)."""
+        """Run a step now instead of at its next interval (a webhook announced work for it).
+
+        A step already running runs again as soon as it returns: the work may have arrived after
+        it read its input (a run requested meanwhile would be skipped as a second instance).
+        """
         with self._lock:
             if self._draining or self._scheduler is None or not self._scheduler.running:
                 return
+            if name in self._inside:
+                self._again.add(name)
         if name in self._intervals:
             self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
 
@@ -256,6 +267,7 @@ class Daemon:
             if self._draining:
                 return
             self._active += 1
+            self._inside.add(name)
         self.status.started(name)
         start = time.perf_counter()
         try:
@@ -274,6 +286,15 @@ class Daemon:
         finally:
             with self._lock:
                 self._active -= 1
+                self._inside.discard(name)
+                again = name in self._again and not self._draining
+                self._again.discard(name)
+            if again and self._scheduler is not None:
+                # A moment later: until this function returns, APScheduler counts this run as
+                # running and would skip the next one as a second instance.
+                soon = datetime.now(UTC) + timedelta(seconds=_RERUN_DELAY_SECONDS)
+                with contextlib.suppress(Exception):  # the scheduler may be shutting down
+                    self._scheduler.modify_job(name, next_run_time=soon)
             self._send(_WAKE)
 
     @staticmethod

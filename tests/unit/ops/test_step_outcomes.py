@@ -149,3 +149,34 @@ def test_a_repeated_cause_is_logged_once_a_minute_a_new_one_at_once() -> None:
     assert len(lines) == 2
     assert "refused the token" in lines[0]
     assert "something else" in lines[1]
+
+
+def test_a_run_asked_for_while_the_step_runs_happens_right_after() -> None:
+    """A webhook arriving while track walks: track walks again at once, not an interval later."""
+    import threading
+
+    entered = threading.Event()
+    release = threading.Event()
+    runs: list[int] = []
+    second = threading.Event()
+
+    def track(stop: threading.Event) -> dict[str, int]:
+        runs.append(1)
+        if len(runs) == 1:
+            entered.set()
+            release.wait(10)
+        else:
+            second.set()
+        return {}
+
+    daemon = Daemon({"track": track}, {"track": 600.0}, drain_timeout=1, exit_now=lambda code: None)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        assert entered.wait(10)
+        daemon.run_soon("track")  # while the first walk is still running
+        release.set()
+        assert second.wait(10), "the second walk did not happen"
+    finally:
+        daemon.request_stop()
+        thread.join(10)
