@@ -1,11 +1,14 @@
 """The ``td-connector`` command.
 
-Exit codes: 0 ok, 1 something failed (records rejected, a step raised), 2 usage, 69 the emulator is
-not installed (``emulator`` and ``demo``: EX_UNAVAILABLE), 78 configuration error (EX_CONFIG: systemd
-does not restart on it). Configuration errors print every problem, never a traceback.
+Exit codes (docs/operations.md): 0 ok; 1 records rejected (row-level) or ``check``/``preview``
+found a problem; 2 usage; 69 a step failed for a whole source or target (EX_UNAVAILABLE: a drop
+folder missing, a write-back failing on every row, a refused token, a database down), with one
+line per cause on stderr; 75 another instance holds the state lock; 78 configuration error
+(EX_CONFIG: systemd does not restart on it). Configuration errors print every problem, never a
+traceback.
 
 The emulator (package ``td_emulator``) is an optional extra: nothing here imports it, except the
-``emulator`` and ``demo`` commands, lazily.
+``emulator`` and ``demo`` commands, lazily (exit 69 with how to install it when it is missing).
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from typing import Any
 import structlog
 
 from connector import __version__
-from connector.errors import ConfigError
+from connector.errors import ConfigError, UsageError
 from connector.state.lock import InstanceLockedError
 
 __all__ = ["main"]
 
-EX_OK, EX_FAILED, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 69, 75, 78
+EX_OK, EX_FAILED, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 2, 69, 75, 78
 
 EMULATOR_MISSING = (
     "td-connector: the Trackdéchets emulator is not installed ({missing}).\n"
@@ -76,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--limit", type=int, default=5)
     preview.add_argument("--json", action="store_true", help="one JSON object per line: query, variables")
     preview.add_argument("--mapping", help="only this mapping")
+    preview.add_argument("--key", action="append", help="only this record key (repeatable)")
 
     status = sub.add_parser("status", help="records per state, rejected records, last runs")
     _add_config(status)
@@ -131,8 +135,13 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     from connector.settings import load_settings
 
     settings = load_settings(args.config)
-    configure_logging(settings.logging.level, settings.logging.format,
-                      secrets=[settings.trackdechets.token, settings.webhooks.token])
+    from connector.runtime import token_of
+
+    configure_logging(
+        settings.logging.level,
+        settings.logging.format,
+        secrets=[settings.trackdechets.token, token_of(settings), settings.webhooks.token],
+    )
     for warning in settings.warnings:
         structlog.get_logger("connector").warning("config_warning", message=warning)
     config_dir = args.config.expanduser().absolute().parent if args.config else Path.cwd()
@@ -176,34 +185,41 @@ def cmd_sync(args: argparse.Namespace) -> int:
         from connector.reports import print_sync_summary
 
         print_sync_summary(summary)
+    for cause in summary["failures"]:
+        print(f"td-connector: sync failed: {cause}", file=sys.stderr)
+    if summary["failures"]:
+        return EX_UNAVAILABLE
     return EX_OK if summary["ok"] else EX_FAILED
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from connector.service import check
+    from connector.check import check
 
     settings, config_dir = _load(args)
     return check(settings, config_dir, offline=args.offline)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from connector.service import preview
+    from connector.preview import preview
 
     settings, config_dir = _load(args)
-    return preview(settings, config_dir, limit=args.limit, as_json=args.json, only=args.mapping)
+    return preview(
+        settings, config_dir, limit=args.limit, as_json=args.json, only=args.mapping, keys=args.key
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from connector.reports import print_status
+    from connector.reports import failing_steps, print_status
     from connector.state.store import open_state_store
 
     settings, _ = _load(args)
     store = open_state_store(settings.state.url)
     try:
         report = store.report(top=args.top)
+        failing = failing_steps(store)
     finally:
         store.close()
-    print_status(report, as_json=args.json)
+    print_status(report, as_json=args.json, failing=failing)
     return EX_OK
 
 
@@ -316,6 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"td-connector {args.command}: {exc.message}", file=sys.stderr)
+        for problem in exc.problems if exc.problems != [exc.message] else []:
+            print(f"  - {problem}", file=sys.stderr)
+        return EX_USAGE
     except ConfigError as exc:
         return _print_config_error(exc)
     except InstanceLockedError as exc:

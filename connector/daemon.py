@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -32,6 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.errors import ConfigError, ConnectorError
 from connector.health import StepStatus
+from connector.logs import is_idle
 from connector.notify import notify, watchdog_interval
 
 __all__ = ["Daemon", "ReloadCallback", "Step"]
@@ -45,6 +46,8 @@ log = structlog.get_logger("connector.daemon")
 
 _TERMINATE = (signal.SIGTERM, signal.SIGINT)
 _WAKE = b"\0"  # not a signal number: "a step finished", written by worker threads
+_REPEAT_SECONDS = 60.0
+_RERUN_DELAY_SECONDS = 0.3
 _RESERVED_LOG_KEYS = frozenset({"event", "level", "timestamp", "step", "error", "error_type", "duration"})
 
 
@@ -105,6 +108,12 @@ class Daemon:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._scheduler: BackgroundScheduler | None = None
+        self._inside: set[str] = set()
+        """Steps inside :meth:`_run_step` now (a run requested for them would be skipped)."""
+        self._again: set[str] = set()
+        """Steps asked to run again (run_soon) while they were running."""
+        self._said: dict[str, tuple[str, float]] = {}
+        """Step → (cause, when) of the last failure logged, so a repeated cause is not a flood."""
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -147,10 +156,16 @@ class Daemon:
         self._send(bytes([signal.SIGTERM]))
 
     def run_soon(self, name: str) -> None:
-        """Run a step now instead of at its next interval (a webhook announced work for it)."""
+        """Run a step now instead of at its next interval (a webhook announced work for it).
+
+        A step already running runs again as soon as it returns: the work may have arrived after
+        it read its input (a run requested meanwhile would be skipped as a second instance).
+        """
         with self._lock:
             if self._draining or self._scheduler is None or not self._scheduler.running:
                 return
+            if name in self._inside:
+                self._again.add(name)
         if name in self._intervals:
             self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
 
@@ -252,6 +267,7 @@ class Daemon:
             if self._draining:
                 return
             self._active += 1
+            self._inside.add(name)
         self.status.started(name)
         start = time.perf_counter()
         try:
@@ -259,25 +275,48 @@ class Daemon:
                 result = self._steps[name](self.stop_event)
                 duration = time.perf_counter() - start
                 self.status.succeeded(name, duration)
+                self._said.pop(name, None)
                 self._log_success(result, duration)
         except Exception as exc:
             duration = time.perf_counter() - start
-            self.status.failed(name, duration, f"{type(exc).__name__}: {exc}")
+            # A ConnectorError's message is written for the operator; anything else is a bug.
+            reason = exc.message if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}"
+            self.status.failed(name, duration, reason)
             self._log_failure(name, exc, duration)
         finally:
             with self._lock:
                 self._active -= 1
+                self._inside.discard(name)
+                again = name in self._again and not self._draining
+                self._again.discard(name)
+            if again and self._scheduler is not None:
+                # A moment later: until this function returns, APScheduler counts this run as
+                # running and would skip the next one as a second instance.
+                soon = datetime.now(UTC) + timedelta(seconds=_RERUN_DELAY_SECONDS)
+                with contextlib.suppress(Exception):  # the scheduler may be shutting down
+                    self._scheduler.modify_job(name, next_run_time=soon)
             self._send(_WAKE)
 
     @staticmethod
     def _log_success(result: object, duration: float) -> None:
-        if isinstance(result, Mapping) and any(result.values()):
-            log.info("step_done", duration=round(duration, 3), **_safe_keys(result))
-        else:
-            log.debug("step_done", duration=round(duration, 3))
+        counts: dict[str, Any] = {}
+        if isinstance(result, Mapping):
+            counts = {k: v for k, v in result.items() if k not in ("step", "ok")}
+        if counts and not is_idle(counts):
+            log.info("step_done", duration=round(duration, 3), **_safe_keys(counts))
+        else:  # an idle pass every few seconds would drown the lines that matter
+            log.debug("step_done", duration=round(duration, 3), **_safe_keys(counts))
 
-    @staticmethod
-    def _log_failure(name: str, exc: Exception, duration: float) -> None:
+    def _log_failure(self, name: str, exc: Exception, duration: float) -> None:
+        # The same expected cause every few seconds (a refused token, a missing folder) is said once
+        # a minute; /healthz and the metrics show it all along. A bug is logged every time.
+        now = time.monotonic()
+        said = self._said.get(name)
+        repeated = said is not None and said[0] == str(exc) and now - said[1] < _REPEAT_SECONDS
+        if isinstance(exc, ConnectorError) and repeated:
+            log.debug("step_still_failing", step=name, error=str(exc))
+            return
+        self._said[name] = (str(exc), now)
         fields: dict[str, Any] = {
             "step": name,
             "error": str(exc),

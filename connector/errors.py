@@ -51,6 +51,10 @@ class ConfigError(Fatal):
         return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
 
 
+class UsageError(ConfigError):
+    """A command-line argument names something that does not exist (exit status 2, as argparse)."""
+
+
 class MappingError(ConfigError):
     """A mapping file cannot be loaded or compiled; every problem is listed at once."""
 
@@ -80,3 +84,17 @@ class StateNotTrusted(ConnectorError):
     BSD the lost store had made. Not :class:`Fatal`: ingest, tracking and write-back go on, and
     ``td-connector rebuild-state`` lifts it.
     """
+
+
+class StepFailed(ConnectorError):
+    """A step did all the work it could but failed for a whole source or target.
+
+    Row-level problems never raise it. ``causes`` are one-line operator messages, each saying what
+    failed and what to do; ``counts`` is what the step did meanwhile (the other mappings go on).
+    """
+
+    def __init__(self, step: str, causes: list[str], counts: dict[str, int] | None = None) -> None:
+        super().__init__("; ".join(causes), step=step)
+        self.step = step
+        self.causes = causes
+        self.counts = dict(counts or {})

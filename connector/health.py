@@ -36,6 +36,13 @@ class StepRecord:
     successes: int = 0
     failures: int = 0
 
+    @property
+    def failing(self) -> bool:
+        """The last run failed (a success since then clears it)."""
+        return self.last_failure is not None and (
+            self.last_success is None or self.last_failure > self.last_success
+        )
+
     def lag(self, now: float) -> float:
         """Seconds since the last success (or since registration when it never succeeded)."""
         return max(0.0, now - (self.last_success if self.last_success is not None else self.registered_at))
@@ -86,16 +93,19 @@ class StepStatus:
 
 @dataclass(frozen=True)
 class HealthReport:
-    """The answer of ``/healthz``: ok, or degraded with the stale steps named."""
+    """The answer of ``/healthz``: ok, or degraded with the failed and stale steps named."""
 
     ok: bool
     stale: Mapping[str, float]
     """Stale step → seconds since its last success."""
     steps: Mapping[str, Mapping[str, Any]]
+    failed: Mapping[str, str] = field(default_factory=dict)
+    """Step whose last run failed → its one-line cause (what failed, what to do)."""
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"status": "ok" if self.ok else "degraded"}
         if not self.ok:
+            body["failed_steps"] = dict(sorted(self.failed.items()))
             body["stale_steps"] = sorted(self.stale)
         body["steps"] = dict(self.steps)
         return body
@@ -103,8 +113,9 @@ class HealthReport:
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """Callable judging a :class:`StepStatus`: a step is stale after ``factor`` × its interval
-    without a success (a failing step is retried each interval, so one failure is not stale)."""
+    """Callable judging a :class:`StepStatus`: degraded while a step's last run failed (a whole
+    source or target failed: row-level problems never fail a step), or when a step is stale,
+    ``factor`` × its interval without a success (a step stuck in a long run)."""
 
     status: StepStatus
     factor: float = 3.0
@@ -112,17 +123,20 @@ class HealthCheck:
     def __call__(self) -> HealthReport:
         now = self.status.clock()
         stale: dict[str, float] = {}
+        failed: dict[str, str] = {}
         steps: dict[str, dict[str, Any]] = {}
         for name, rec in sorted(self.status.snapshot().items()):
             lag = rec.lag(now)
             if lag > self.factor * rec.interval:
                 stale[name] = lag
+            if rec.failing:
+                failed[name] = rec.last_error or "failed"
             steps[name] = {
+                "state": "running" if rec.running_since is not None else ("failed" if rec.failing else "ok"),
                 "lag_seconds": round(lag, 3),
                 "threshold_seconds": self.factor * rec.interval,
                 "last_success": rec.last_success,
-                "last_error": redact(rec.last_error, 1000)
-                if rec.last_error and (rec.last_failure or 0) > (rec.last_success or 0) else None,
+                "last_error": redact(rec.last_error, 1000) if rec.failing and rec.last_error else None,
                 "running": rec.running_since is not None,
             }
-        return HealthReport(ok=not stale, stale=stale, steps=steps)
+        return HealthReport(ok=not stale and not failed, stale=stale, steps=steps, failed=failed)

@@ -25,6 +25,7 @@ keyword arguments; print them as they are):
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -41,6 +42,7 @@ __all__ = [
     "MASK",
     "SECRET_KEYS",
     "configure_logging",
+    "is_idle",
     "logs_to",
     "mask_processor",
     "mask_secrets",
@@ -66,6 +68,15 @@ _lock = threading.Lock()
 
 # Libraries that log one INFO line per job run or per request: useful only when debugging.
 _CHATTY = ("apscheduler", "httpx", "httpcore", "uvicorn.access")
+
+
+IDLE_COUNTS = frozenset({"read", "unchanged", "pages", "seen", "paused", "hints", "rate_budget_remaining"})
+"""Step counts that change nothing: a pass with only these is idle and logged at DEBUG."""
+
+
+def is_idle(counts: Mapping[str, Any]) -> bool:
+    """True when a step's counts say it changed nothing (only reads, unchanged records...)."""
+    return not any(value for key, value in counts.items() if key not in IDLE_COUNTS)
 
 
 def register_secret(value: str | SecretStr | None) -> None:
@@ -141,7 +152,8 @@ def mask_processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
 def _renderer(fmt: str, stream: TextIO) -> Processor:
     is_tty = hasattr(stream, "isatty") and stream.isatty()
     if fmt == "console" or (fmt == "auto" and is_tty):
-        return structlog.dev.ConsoleRenderer(colors=is_tty)
+        # https://no-color.org: any non-empty NO_COLOR turns colours off, whatever the terminal.
+        return structlog.dev.ConsoleRenderer(colors=is_tty and not os.environ.get("NO_COLOR"))
     return structlog.processors.JSONRenderer(ensure_ascii=False)
 
 

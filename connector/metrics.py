@@ -88,6 +88,8 @@ def _step_metrics(status: StepStatus) -> Iterator[Metric]:
     duration = GaugeMetricFamily("tdc_step_last_duration_seconds", "Duration of the step's last run",
                                  labels=["step"])
     running = GaugeMetricFamily("tdc_step_running", "1 while the step runs", labels=["step"])
+    failing = GaugeMetricFamily("tdc_step_failed", "1 while the step's last run failed for a whole "
+                                "source or target (see /healthz for the cause)", labels=["step"])
     runs = CounterMetricFamily("tdc_step_runs", "Step runs by outcome", labels=["step", "outcome"])
     for name, rec in sorted(status.snapshot().items()):
         lag.add_metric([name], rec.lag(now))
@@ -96,9 +98,10 @@ def _step_metrics(status: StepStatus) -> Iterator[Metric]:
         if rec.last_duration is not None:
             duration.add_metric([name], rec.last_duration)
         running.add_metric([name], 1.0 if rec.running_since is not None else 0.0)
+        failing.add_metric([name], 1.0 if rec.failing else 0.0)
         runs.add_metric([name, "success"], rec.successes)
         runs.add_metric([name, "failure"], rec.failures)
-    yield from (lag, last, duration, running, runs)
+    yield from (lag, last, duration, running, failing, runs)
 
 
 def _safely(callback: Callable[[], Any], name: str) -> Any:

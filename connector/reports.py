@@ -8,11 +8,32 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 
-from connector.state.models import RecordState
-from connector.state.store import StatusReport
+from connector.state.models import RecordState, StepRun
+from connector.state.store import StateStore, StatusReport
 
-__all__ = ["print_status", "print_sync_summary"]
+__all__ = ["failing_steps", "print_status", "print_sync_summary"]
+
+STEP_NAMES = ("ingest", "push", "track", "writeback")
+
+
+def failing_steps(store: StateStore) -> dict[str, str]:
+    """Step → cause, for each step whose latest finished run failed (``sync`` or the daemon)."""
+    failing: dict[str, str] = {}
+    with store.session() as session:
+        for step in STEP_NAMES:
+            run = session.scalars(
+                select(StepRun)
+                .where(StepRun.step == step, StepRun.finished_at.is_not(None))
+                .order_by(StepRun.id.desc())
+                .limit(1)
+            ).first()
+            if run is not None and not run.ok:
+                summary = json.loads(run.summary) if run.summary else {}
+                cause = summary.get("error") if isinstance(summary, dict) else None
+                failing[step] = str(cause or "failed")
+    return failing
 
 _STATES = tuple(state.value for state in RecordState)
 
@@ -28,13 +49,23 @@ def _records_table(counts: dict[str, dict[str, int]]) -> Table:
     return table
 
 
-def print_status(report: StatusReport, *, as_json: bool, console: Console | None = None) -> None:
+def print_status(
+    report: StatusReport,
+    *,
+    as_json: bool,
+    console: Console | None = None,
+    failing: dict[str, str] | None = None,
+) -> None:
+    failing = failing or {}
     if as_json:
-        print(json.dumps(asdict(report), indent=2, default=str, ensure_ascii=False))
+        body = {**asdict(report), "failing_steps": failing}
+        print(json.dumps(body, indent=2, default=str, ensure_ascii=False))
         return
     console = console or Console()
     if report.not_trusted:
         console.print(f"[bold red]NO CREATE until `td-connector rebuild-state`:[/] {report.not_trusted}")
+    for step, cause in failing.items():
+        console.print(f"{step} FAILED: {cause}", markup=False, highlight=False)
     console.print(_records_table(report.counts))
     budget = (
         f"{report.rate_budget['remaining']} requests left at {report.rate_budget['at']}"
@@ -69,8 +100,14 @@ def print_status(report: StatusReport, *, as_json: bool, console: Console | None
 def print_sync_summary(summary: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     for step in summary["steps"]:
-        details = ", ".join(f"{k}={v}" for k, v in step.items() if k not in ("step", "ok"))
-        console.print(f"{step['step']:<10} {'ok' if step['ok'] else 'FAILED'}  {details}")
+        details = ", ".join(f"{k}={v}" for k, v in step.items() if k not in ("step", "ok", "error", "causes"))
+        console.print(f"{step['step']:<10} {'ok' if step['ok'] else 'FAILED'}  {details}", markup=False)
     console.print(_records_table(summary["records"]))
-    verdict = "ok" if summary["ok"] else f"{summary['new_rejections']} record(s) rejected or a step failed"
-    console.print(f"sync: {verdict}")
+    failures = summary.get("failures") or []
+    if failures:
+        verdict = f"FAILED ({len(failures)} failure(s), see below)"
+    elif summary["new_rejections"]:
+        verdict = f"{summary['new_rejections']} record(s) rejected (see `td-connector status`)"
+    else:
+        verdict = "ok"
+    console.print(f"sync: {verdict}", markup=False)

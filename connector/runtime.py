@@ -6,18 +6,24 @@ The CLI commands and the daemon all start here, so that ``check`` validates exac
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 from graphql import GraphQLSchema
+from sqlalchemy.engine import make_url
 
 from connector import __version__
 from connector.engine.context import Binding, Pipeline, PipelineOptions
 from connector.engine.lookup_refresh import lookup_problems
-from connector.errors import ConfigError, MappingError
+from connector.errors import ConfigError, MappingError, SourceError
+from connector.failures import token_origin
 from connector.mapping.loading import load_mappings
 from connector.settings import Settings
 from connector.sources import open_source
@@ -33,8 +39,9 @@ log = structlog.get_logger("connector")
 
 
 def token_of(settings: Settings) -> str | None:
+    """The token, without the spaces and line ends a copy-paste or ``echo`` leaves around it."""
     token = settings.trackdechets.token
-    return token.get_secret_value() if token is not None else None
+    return token.get_secret_value().strip() if token is not None else None
 
 
 def build_client(settings: Settings, **overrides: Any) -> TrackdechetsClient:
@@ -70,6 +77,8 @@ class Runtime:
     client: TrackdechetsClient | None
     pipeline: Pipeline
     problems: list[str] = field(default_factory=list)
+    scratch: Path | None = None
+    """A dry run's copy of the state store (removed on close): a dry run writes nothing anywhere."""
 
     def close(self) -> None:
         for binding in self.pipeline.bindings:
@@ -80,6 +89,8 @@ class Runtime:
         if self.client is not None:
             self.client.close()
         self.store.close()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def mapping_globs(settings: Settings, config_dir: Path) -> list[str]:
@@ -123,7 +134,13 @@ def build_runtime(
             mapping_name=mapping.name,
             state_dir=state_dir / "sources",
         )
-        columns = source.columns()
+        try:
+            columns = source.columns()
+        except SourceError as exc:
+            # The business system is down now: not a configuration error. Ingest fails with the
+            # cause (and retries) until it is back; `check` says so too.
+            log.warning("source_unreachable", mapping=mapping.name, error=str(exc))
+            columns = None
         if columns is not None:
             problems.extend(mapping.check_columns(columns))
         binding = Binding(mapping, source)
@@ -133,15 +150,40 @@ def build_runtime(
         for binding in bindings:
             binding.source.close()
         raise MappingError("mappings do not match their sources", problems=problems)
-    store = open_state_store(settings.state.url)
+    dry_run = dry_run or settings.safety.dry_run
+    scratch = Path(tempfile.mkdtemp(prefix="td-connector-dry-run-")) if dry_run else None
+    store = _dry_run_store(settings.state.url, scratch) if scratch else open_state_store(settings.state.url)
     options = PipelineOptions(
         max_creations_per_run=settings.safety.max_creations_per_run,
-        dry_run=dry_run or settings.safety.dry_run,
+        dry_run=dry_run,
         track_overlap_seconds=settings.schedule.track_overlap_seconds,
         companies_refresh_seconds=settings.schedule.companies_refresh_seconds,
+        writeback_refresh_seconds=settings.schedule.writeback_refresh_seconds,
         reconcile_grace_seconds=settings.trackdechets.timeout_seconds + 5,
         initial_backoff_seconds=settings.retry.initial_backoff_seconds,
         max_backoff_seconds=settings.retry.max_backoff_seconds,
     )
     pipeline = Pipeline(store=store, bindings=bindings, client=client, options=options, schema=schema)
-    return Runtime(settings, schema, store, client, pipeline)
+    pipeline.token_origin = token_origin(settings.trackdechets.token_file)
+    return Runtime(settings, schema, store, client, pipeline, scratch=scratch)
+
+
+def _dry_run_store(url: str, scratch: Path) -> StateStore:
+    """A copy of the state store to work on: what a dry run ingests and decides is thrown away.
+
+    SQLite is copied with its backup API (consistent even while a daemon writes). Another state
+    store cannot be copied here: the dry run starts from an empty one, and says so.
+    """
+    target = scratch / "state.db"
+    parsed = make_url(url)
+    source = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if source and source != ":memory:" and Path(source).exists():
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+            src.backup(dst)
+    elif parsed.get_backend_name() != "sqlite":
+        log.warning(
+            "dry_run_empty_state",
+            reason="the state store is not SQLite: the dry run works on an empty copy, so every "
+            "record looks new",
+        )
+    return open_state_store(f"sqlite:///{target}")

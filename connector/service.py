@@ -22,20 +22,21 @@ from sqlalchemy import select
 
 from connector.engine.context import Pipeline
 from connector.engine.ingest import ingest, map_record
-from connector.engine.operations import create_op
 from connector.engine.push import push
 from connector.engine.track import track
 from connector.engine.writeback import writeback
-from connector.errors import ConfigError, ConnectorError, Fatal
+from connector.errors import ConfigError, ConnectorError, Fatal, StepFailed
+from connector.failures import token_failure
 from connector.logs import logs_to
-from connector.runtime import Runtime, build_runtime
+from connector.runtime import Runtime, build_runtime, token_of
 from connector.settings import Settings
 from connector.sources.base import SourceRecord
 from connector.state.models import Record, RecordState
 from connector.state.store import sum_by_state, utcnow
 from connector.trackdechets.client import ResponseInfo
+from connector.trackdechets.errors import Unauthenticated
 
-__all__ = ["STEPS", "check", "preview", "retry_rejected", "run_daemon", "run_step", "sync_once"]
+__all__ = ["STEPS", "retry_rejected", "run_daemon", "run_step", "sync_once"]
 
 log = structlog.get_logger("connector")
 
@@ -49,17 +50,26 @@ def run_step(
     """Run one step and record it in the state store.
 
     By default a failure is logged and returned in the summary (``sync --once`` goes on with the
-    next step); the daemon passes ``reraise`` so that its health tracking sees the failure.
+    next step); the daemon passes ``reraise`` so that its health tracking sees the failure. A
+    failed step's summary keeps what it did meanwhile and its one-line ``causes``.
     """
     run_id = pipeline.store.start_run(name)
     try:
         counts = STEPS[name](pipeline, stop)
     except Exception as exc:
-        log.error("step_failed", step=name, error=str(exc), error_type=type(exc).__name__)
-        pipeline.store.finish_run(run_id, False, {"error": str(exc)})
-        if reraise or isinstance(exc, Fatal):
+        failure = _as_step_failure(pipeline, name, exc)
+        pipeline.store.finish_run(run_id, False, {**failure.counts, "error": str(failure)})
+        if reraise and not isinstance(exc, ConnectorError):
+            raise  # a bug: the daemon logs it with its traceback
+        if reraise:
+            raise failure from exc  # the daemon logs it once and marks the step failed
+        if isinstance(exc, ConnectorError):
+            log.error("step_failed", step=name, error=str(failure), error_type=type(exc).__name__)
+        else:
+            log.exception("step_failed", step=name, error=str(failure), error_type=type(exc).__name__)
+        if isinstance(exc, Fatal) and not isinstance(exc, Unauthenticated | StepFailed):
             raise
-        return {"step": name, "ok": False, "error": str(exc)}
+        return {"step": name, "ok": False, **failure.counts, "error": str(failure), "causes": failure.causes}
     summary: dict[str, Any] = dict(counts)
     pacer = getattr(pipeline.client, "pacer", None)
     if pacer is not None and name in ("push", "track"):
@@ -67,6 +77,16 @@ def run_step(
         summary["rate_budget_remaining"] = pacer.remaining()
     pipeline.store.finish_run(run_id, True, summary)
     return {"step": name, "ok": True, **counts}
+
+
+def _as_step_failure(pipeline: Pipeline, name: str, exc: Exception) -> StepFailed:
+    """Any exception out of a step, as a :class:`StepFailed` whose causes say what to do."""
+    if isinstance(exc, StepFailed):
+        return exc
+    if isinstance(exc, Unauthenticated):
+        return StepFailed(name, [token_failure(exc, pipeline.token_origin)])
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return StepFailed(name, [f"{name} failed: {first}: see the log lines before this one"])
 
 
 def sync_once(runtime: Runtime, stop: threading.Event, *, progress: bool = False) -> dict[str, Any]:
@@ -109,8 +129,16 @@ def sync_once(runtime: Runtime, stop: threading.Event, *, progress: bool = False
     counts = pipeline.store.counts()
     totals = sum_by_state(counts)
     new_rejections = sum(r.get("rejected", 0) for r in results)
-    ok = all(r["ok"] for r in results) and new_rejections == 0
-    return {"ok": ok, "steps": results, "records": counts, "totals": totals, "new_rejections": new_rejections}
+    failures = [f"{r['step']}: {cause}" for r in results if not r["ok"] for cause in r["causes"]]
+    ok = not failures and new_rejections == 0
+    return {
+        "ok": ok,
+        "failures": failures,
+        "steps": results,
+        "records": counts,
+        "totals": totals,
+        "new_rejections": new_rejections,
+    }
 
 
 def _due_operations(pipeline: Pipeline) -> int:
@@ -141,17 +169,30 @@ def run_daemon(
         "rt": build_runtime(settings, config_dir, dry_run=dry_run, on_response=on_response)
     }
 
-    # One step at a time over the whole process, across reloads: steps meet in the state store,
-    # and SQLite serialises writers anyway.
-    step_lock = threading.Lock()
+    # No lock between steps: ingest, push, track and write-back run at once and meet in the state
+    # store (short transactions, conditional claims), so an API stall never holds up the ERP side
+    # and a locked ERP table never holds up the API side. A runtime replaced by a reload is closed
+    # once the last step still using it returns.
+    users: dict[int, int] = {}
     retired: list[Runtime] = []
+    guard = threading.Lock()
 
     def make_step(name: str) -> Callable[[threading.Event], object]:
         def step(stop: threading.Event) -> object:
-            with step_lock:
-                while retired:  # replaced by a reload; no step uses them any more
-                    retired.pop().close()
-                return run_step(holder["rt"].pipeline, name, stop, reraise=True)
+            with guard:
+                runtime = holder["rt"]
+                users[id(runtime)] = users.get(id(runtime), 0) + 1
+            try:
+                return run_step(runtime.pipeline, name, stop, reraise=True)
+            finally:
+                with guard:
+                    users[id(runtime)] -= 1
+                    idle = [r for r in retired if not users.get(id(r))]
+                    for old in idle:
+                        retired.remove(old)
+                        users.pop(id(old), None)
+                for old in idle:
+                    old.close()
 
         return step
 
@@ -162,10 +203,17 @@ def run_daemon(
         # A ConfigError propagates: the daemon logs its problems once and keeps the running set.
         new_settings = load_settings(config_path)
         register_secret(new_settings.trackdechets.token)
+        register_secret(token_of(new_settings))  # the token as sent, without stray spaces
         new_runtime = build_runtime(new_settings, config_dir, dry_run=dry_run, on_response=on_response)
         # No waiting for a running step here: the daemon's main loop (and its watchdog) must go on.
-        retired.append(holder["rt"])
-        holder["rt"] = new_runtime
+        with guard:
+            old = holder["rt"]
+            holder["rt"] = new_runtime
+            busy = bool(users.get(id(old)))
+            if busy:
+                retired.append(old)
+        if not busy:
+            old.close()
         daemon.reschedule(new_settings.schedule.intervals())
         log.info("reloaded", mappings=[b.mapping.name for b in new_runtime.pipeline.bindings])
         return True
@@ -215,86 +263,6 @@ def run_daemon(
             metrics.stop()
         for runtime in [*retired, holder["rt"]]:
             runtime.close()
-
-
-def check(settings: Settings, config_dir: Path, *, offline: bool = False) -> int:
-    """Config, mappings, sources and (unless offline) connectivity and token, in that order."""
-    runtime = build_runtime(settings, config_dir, offline=offline)
-    try:
-        print(f"configuration: ok ({len(runtime.pipeline.bindings)} mapping(s))")
-        for binding in runtime.pipeline.bindings:
-            m = binding.mapping
-            print(
-                f"  mapping {m.name}: {m.kind.name.value} from {type(binding.source).__name__}, seal={m.seal}"
-            )
-        if offline or runtime.client is None:
-            return 0
-        try:
-            data = runtime.client.query("query Me { me { email } }", operation_name="Me")
-        except ConnectorError as exc:
-            print(f"trackdechets: {settings.trackdechets.url}: FAILED: {exc}")
-            return 1
-        print(f"trackdechets: {settings.trackdechets.url}: ok, token of {data['me']['email']}")
-        return 0
-    finally:
-        runtime.close()
-
-
-def preview(
-    settings: Settings, config_dir: Path, *, limit: int, as_json: bool, only: str | None = None
-) -> int:
-    """The documents ``limit`` records per mapping would produce; nothing is sent or stored."""
-    from connector.trackdechets.schema import validate_operation
-
-    runtime = build_runtime(settings, config_dir, offline=True)
-    failures = 0
-    try:
-        for binding in runtime.pipeline.bindings:
-            if only and binding.mapping.name != only:
-                continue
-            checkpoint = runtime.store.get_checkpoint(binding.mapping.name)
-            shown = 0
-            for batch in binding.source.read(checkpoint):
-                for record in batch.records:
-                    if shown >= limit:
-                        break
-                    shown += 1
-                    entry = map_record(binding, record)
-                    if entry.payload is None:
-                        failures += 1
-                        _emit(
-                            as_json,
-                            {"mapping": binding.mapping.name, "key": record.key, "error": entry.error},
-                        )
-                        continue
-                    op = create_op(binding.mapping.kind, entry.payload)
-                    problems = validate_operation(runtime.schema, op.query, op.variables)
-                    failures += bool(problems)
-                    _emit(
-                        as_json,
-                        {
-                            "query": op.query,
-                            "variables": op.variables,
-                            **({"problems": problems} if problems else {}),
-                        },
-                        header=f"# {binding.mapping.name} / {record.key} ({record.origin})",
-                    )
-                if shown >= limit:
-                    break
-    finally:
-        runtime.close()
-    return 1 if failures else 0
-
-
-def _emit(as_json: bool, obj: dict[str, Any], header: str | None = None) -> None:
-    from connector.logs import mask_secrets  # displayed text is masked like the logs
-
-    if as_json:
-        print(mask_secrets(json.dumps(obj, ensure_ascii=False)))
-        return
-    if header:
-        print(mask_secrets(header))
-    print(mask_secrets(json.dumps(obj, ensure_ascii=False, indent=2)))
 
 
 def retry_rejected(

@@ -208,6 +208,9 @@ class ScheduleSettings(_Section):
     """Each tracking poll starts this much before the last cursor, to absorb clock skew."""
     companies_refresh_seconds: float = Field(default=3600.0, gt=0)
     """The token's company list (``myCompanies``) is read again when this old."""
+    writeback_refresh_seconds: float = Field(default=21600.0, ge=0)
+    """Every record is written back again this often, so that lost or re-inserted rows get their
+    statuses back (0: never)."""
 
     def intervals(self) -> dict[str, float]:
         """Step name → interval, the shape :class:`connector.daemon.Daemon` takes."""

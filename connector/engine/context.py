@@ -70,6 +70,8 @@ class PipelineOptions:
     max_creations_per_run: int = 1000
     dry_run: bool = False
     track_overlap_seconds: float = 300.0
+    writeback_refresh_seconds: float = 21600.0
+    """Every record is written back again this often (0: never): lost or re-inserted rows converge."""
     reconcile_grace_seconds: float = 35.0
     """An in-doubt create is looked up only once the request that carried it cannot still run."""
     push_chunk: int = 5
@@ -101,12 +103,17 @@ class Pipeline:
     paused_until: datetime | None = None
     companies: CompanyDirectory = field(default_factory=CompanyDirectory)
     """The token's companies, read and refreshed by ``engine.companies``."""
+    auth_failure: str | None = None
+    """Why pushing is paused: the refused token and where it came from."""
+    token_origin: str = "the configured token"
+    """Where the token came from (a variable, a file...), for the message when it is refused."""
 
     @property
     def my_sirets(self) -> list[str] | None:
         """The token's SIRETs and VAT numbers as last read; None before the first read."""
         known = self.companies.org_ids
         return None if known is None else sorted(known)
+
 
     def advance(self, step: str, done: int) -> None:
         if self.progress is not None and done:

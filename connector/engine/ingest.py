@@ -29,13 +29,23 @@ from connector.engine.uniqueness import (
     release_freed,
 )
 from connector.engine.validation import validator_for
-from connector.errors import RecordError
+from connector.errors import RecordError, StepFailed
+from connector.failures import source_failure
+from connector.logs import is_idle
 from connector.mapping.hashing import canonical_json
 from connector.sources.base import RowProblem, SourceBatch, SourceRecord
 from connector.state.models import Record, RecordState
 from connector.state.store import StateStore, utcnow
 
 __all__ = ["IngestEntry", "ingest", "ingest_binding"]
+
+
+class _NotAcknowledged(Exception):
+    """The batch is stored but the source could not act on it (a file not moved aside)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -358,7 +368,11 @@ def ingest_binding(pipeline: Pipeline, binding: Binding, stop: threading.Event) 
     checkpoint = pipeline.store.get_checkpoint(name)
     for batch in binding.source.read(checkpoint):
         batch_counts = store_batch(pipeline.store, binding, batch, pipeline.schema, pipeline.log)
-        binding.source.acknowledge(batch)
+        if not pipeline.options.dry_run:  # a dry run moves no file: the next real run reads them
+            try:
+                binding.source.acknowledge(batch)
+            except Exception as exc:
+                raise _NotAcknowledged(exc) from exc
         counts.update(batch_counts)
         pipeline.advance("ingest", len(batch.records) + len(batch.problems))
         if stop.is_set():
@@ -367,18 +381,28 @@ def ingest_binding(pipeline: Pipeline, binding: Binding, stop: threading.Event) 
 
 
 def ingest(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
-    """One ingest pass over every mapping; a failing source does not stop the others."""
+    """One ingest pass over every mapping; a failing source does not stop the others, and makes
+    the step fail (:class:`StepFailed`) once the others are done."""
     total: Counter[str] = Counter()
+    causes: list[str] = []
     for binding in pipeline.bindings:
         if stop.is_set():
             break
+        name = binding.mapping.name
         try:
             counts = ingest_binding(pipeline, binding, stop)
+        except _NotAcknowledged as exc:
+            causes.append(source_failure(name, binding.mapping.path, exc.cause, writing=True))
         except Exception as exc:  # a source outage must not stop the other mappings
-            pipeline.log.error("ingest_failed", mapping=binding.mapping.name, error=str(exc))
-            total["source_errors"] += 1
+            causes.append(source_failure(name, binding.mapping.path, exc))
+        else:
+            if counts:
+                level = pipeline.log.debug if is_idle(counts) else pipeline.log.info
+                level("ingested", mapping=name, **dict(counts))
+            total.update(counts)
             continue
-        if counts:
-            pipeline.log.info("ingested", mapping=binding.mapping.name, **dict(counts))
-        total.update(counts)
+        pipeline.log.error("ingest_failed", mapping=name, error=causes[-1])
+        total["source_errors"] += 1
+    if causes:
+        raise StepFailed("ingest", causes, dict(total))
     return dict(total)

@@ -22,9 +22,10 @@ from connector.domain.kinds import get_kind
 from connector.engine.companies import reject_foreign_creates
 from connector.engine.context import Pipeline
 from connector.engine.operations import Op, create_op, seal_op, snapshot, update_op
-from connector.engine.reconcile import reconcile
+from connector.engine.reconcile import Verdict, reconcile
 from connector.engine.trust import WHAT_TO_DO, before_creates, creates_refused
-from connector.errors import StateNotTrusted
+from connector.errors import Retriable, StateNotTrusted, StepFailed
+from connector.failures import token_failure
 from connector.state.identity import lost_while_running
 from connector.state.models import Record, RecordState
 from connector.state.store import utcnow
@@ -124,8 +125,45 @@ def _clear_intent(row: Record) -> None:
     row.intent_hash = None
 
 
-def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Counter[str]) -> None:
-    verdicts = reconcile(pipeline, records)
+def _verdicts(
+    pipeline: Pipeline, records: Sequence[Record], counts: Counter[str], skipped: set[int]
+) -> list[Verdict]:
+    """Look ``records`` up; a look-up the server refuses holds back its own record only."""
+    try:
+        return reconcile(pipeline, records)
+    except Unauthenticated:
+        raise
+    except Exception as exc:
+        if len(records) > 1:  # which record's look-up failed: ask for each alone
+            return [v for r in records for v in _verdicts(pipeline, [r], counts, skipped)]
+        (record,) = records
+        skipped.add(record.id)
+        if isinstance(exc, Retriable):  # the API is flaky right now: look it up again next pass
+            counts["lookup_retry"] += 1
+            pipeline.log.info("in_doubt_lookup_retry", mapping=record.mapping, record_key=record.record_key,
+                              error=str(exc))
+            return []
+        counts["lookup_failed"] += 1
+        with pipeline.store.session() as session:
+            row = session.get(Record, record.id)
+            if row is not None:
+                row.next_attempt_at = utcnow() + _backoff(pipeline, row.attempts + 1)
+                row.last_error = f"looking up the in-doubt {row.intent_op} failed: {exc}"[:2000]
+        pipeline.log.warning(
+            "in_doubt_lookup_failed",
+            mapping=record.mapping,
+            record_key=record.record_key,
+            op=record.intent_op,
+            error=str(exc),
+            hint="the record waits, in doubt, and is looked up again later; the others go on",
+        )
+        return []
+
+
+def _apply_verdicts(
+    pipeline: Pipeline, records: Sequence[Record], counts: Counter[str], skipped: set[int]
+) -> None:
+    verdicts = _verdicts(pipeline, records, counts, skipped)
     by_id = {v.record_id: v for v in verdicts}
     with pipeline.store.session() as session:
         for record in records:
@@ -256,6 +294,7 @@ def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str], d
                 _clear_intent(row)
                 row.state = RecordState.PENDING
                 keep_going = False
+                pipeline.auth_failure = token_failure(error, pipeline.token_origin)
                 counts["unauthenticated"] += 1
             elif isinstance(error, NotSent):
                 done.add(row.id)
@@ -294,7 +333,7 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     counts: Counter[str] = Counter()
     if pipeline.paused_until and utcnow() < pipeline.paused_until:
         counts["paused"] += 1
-        return dict(counts)
+        raise StepFailed("push", [pipeline.auth_failure or "pushing is paused"], dict(counts))
     options = pipeline.options
     creations = 0
     skipped: set[int] = set()
@@ -314,7 +353,7 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
             if r not in ready:
                 skipped.add(r.id)
         if ready and not options.dry_run:
-            _apply_verdicts(pipeline, ready, counts)
+            _apply_verdicts(pipeline, ready, counts, skipped)
             continue  # re-read: reconciled rows may now be due for their next step
         if options.dry_run:
             for r in fresh:
@@ -378,7 +417,7 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
                     generation_stamped = True
             creations += sum(1 for r in chunk if r.next_op == "create")
             if chunk and not _send_chunk(pipeline, chunk, counts, skipped):
-                return dict(counts)
+                raise StepFailed("push", [pipeline.auth_failure or "pushing is paused"], dict(counts))
     if refused is not None:
         held = _creates_waiting(pipeline)
         raise StateNotTrusted(f"{held} create(s) held: {refused}; {WHAT_TO_DO}", held=held, **counts)

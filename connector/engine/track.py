@@ -25,11 +25,12 @@ from connector.domain.kinds import KindName, get_kind
 from connector.engine.companies import known_companies, record_companies
 from connector.engine.context import Pipeline
 from connector.engine.operations import PlannedRead, nodes_of, snapshot, track_page_read
+from connector.errors import StepFailed
 from connector.state.models import Record, RecordState, TrackHint
 from connector.state.store import utcnow
 from connector.trackdechets.batching import MAX_OPERATIONS
 from connector.trackdechets.documents import selection
-from connector.trackdechets.errors import Rejected, TrackdechetsError
+from connector.trackdechets.errors import Rejected, TrackdechetsError, Unauthenticated
 
 __all__ = ["track", "track_targets"]
 
@@ -172,6 +173,7 @@ def _run_walks(pipeline: Pipeline, walks: list[_Walk], stop: threading.Event, co
     """
     queue = list(walks)
     failure: TrackdechetsError | None = None
+    failed_kinds: set[str] = set()
     while queue and not stop.is_set():
         batch, queue = queue[:READS_PER_REQUEST], queue[READS_PER_REQUEST:]
         reads = [walk.read() for walk in batch]
@@ -188,6 +190,7 @@ def _run_walks(pipeline: Pipeline, walks: list[_Walk], stop: threading.Event, co
                     pipeline.companies.read_at = None  # a company may have left the token
                 else:
                     failure = failure or outcome.error
+                    failed_kinds.add(walk.kind)
                 continue
             nodes = nodes_of(outcome.data, read.connection)
             counts["pages"] += 1
@@ -204,8 +207,12 @@ def _run_walks(pipeline: Pipeline, walks: list[_Walk], stop: threading.Event, co
                 for walk in finished:
                     pipeline.store.put_cursor(session, walk.kind, walk.siret, walk.started)
             counts["walks"] += len(finished)
+    if isinstance(failure, Unauthenticated):
+        raise failure  # the token: every walk fails the same way, and the failure says so
     if failure is not None:
-        raise failure
+        kinds = ", ".join(sorted(failed_kinds))
+        cause = f"tracking {kinds} failed: {failure}: the other kinds go on; see the log"
+        raise StepFailed("track", [cause], dict(counts))
 
 
 def read_one_document(kind_name: str) -> str:
@@ -257,3 +264,4 @@ def track(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     if targets:
         _run_walks(pipeline, _walks(pipeline, targets), stop, counts)
     return dict(counts)
+

@@ -1,20 +1,29 @@
 """Write-back: what the connector knows of each record goes back into the business system.
 
-A failed write-back is retried on its own next pass; nothing is sent to Trackdéchets again.
+A failed write-back is retried on its own next pass; nothing is sent to Trackdéchets again. A
+write-back failing for every record of a mapping (a wrong statement, a read-only receipts folder,
+a database down) makes the step fail; a few failing rows stay row-level.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from connector.engine.context import Binding, Pipeline
+from connector.errors import StepFailed
+from connector.failures import writeback_failure
 from connector.sources.base import WriteBack
 from connector.state.models import Record
+from connector.state.store import utcnow
 
 __all__ = ["writeback"]
+
+_REFRESH_PREFIX = "writeback-refresh:"
+"""Checkpoint slot holding the time of a mapping's last full write-back (not a mapping name)."""
 
 
 def _update_of(row: Record) -> WriteBack:
@@ -57,8 +66,15 @@ def _write(pipeline: Pipeline, binding: Binding, rows: list[Record]) -> tuple[li
 
 def writeback(pipeline: Pipeline, stop: threading.Event, page: int = 500) -> dict[str, int]:
     counts: Counter[str] = Counter()
+    causes: list[str] = []
     for binding in pipeline.bindings:
         name = binding.mapping.name
+        if pipeline.options.dry_run:
+            counts["would_write"] += _due_count(pipeline, name)
+            continue
+        _refresh(pipeline, name)
+        written_here = failed_here = 0
+        first_error = ""
         last_id = 0
         while not stop.is_set():
             with pipeline.store.session() as session:
@@ -84,13 +100,62 @@ def writeback(pipeline: Pipeline, stop: threading.Event, page: int = 500) -> dic
                         row.writeback_due = False
                         row.writeback_error = None
             counts["written"] += len(written)
+            written_here += len(written)
             if failed:
                 counts["failed"] += len(failed)
+                failed_here += len(failed)
                 sample = next(iter(failed.values()))
+                first_error = first_error or sample
                 keys = [r.record_key for r in rows if r.id in failed][:10]
                 pipeline.log.error(
                     "writeback_failed", mapping=name, count=len(failed), keys=keys, error=sample
                 )
+        if failed_here and not written_here:
+            receipts = getattr(getattr(binding.source, "spec", None), "type", "") == "csv"
+            causes.append(
+                writeback_failure(name, binding.mapping.path, failed_here, first_error, receipts=receipts)
+            )
     if counts:
         pipeline.log.info("written_back", **dict(counts))
+    if causes:
+        raise StepFailed("writeback", causes, dict(counts))
     return dict(counts)
+
+
+def _refresh(pipeline: Pipeline, name: str) -> None:
+    """Every ``writeback_refresh_seconds``, make every record of ``name`` due again.
+
+    The business system is not ours: a row restored from a backup, re-inserted by an import or
+    whose status columns someone cleared gets them again at the next refresh. The time of the last
+    refresh is kept with the checkpoints, so ``sync --once`` from cron refreshes on the same rhythm.
+    """
+    every = pipeline.options.writeback_refresh_seconds
+    if every <= 0:
+        return
+    slot = f"{_REFRESH_PREFIX}{name}"
+    now = utcnow()
+    last = (pipeline.store.get_checkpoint(slot) or {}).get("at")
+    if last is not None and (now - datetime.fromisoformat(last)).total_seconds() < every:
+        return
+    with pipeline.store.session() as session:
+        result = session.execute(
+            update(Record)
+            .where(Record.mapping == name, Record.writeback_due.is_(False))
+            .values(writeback_due=True)
+            .execution_options(synchronize_session=False)
+        )
+        pipeline.store.put_checkpoint(session, slot, {"at": now.isoformat()})
+    if last is not None:
+        pipeline.log.debug("writeback_refresh", mapping=name, records=result.rowcount)  # type: ignore[attr-defined]
+
+
+def _due_count(pipeline: Pipeline, name: str) -> int:
+    with pipeline.store.session() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(Record).where(
+                    Record.mapping == name, Record.writeback_due.is_(True)
+                )
+            )
+            or 0
+        )

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "CheckFinding",
     "RowProblem",
     "Source",
     "SourceBatch",
+    "SourceCheck",
     "SourceRecord",
     "WriteBack",
 ]
@@ -82,6 +84,33 @@ class WriteBack:
     error: str | None
     updated_at: str
     """ISO 8601 time of the last change, with offset."""
+
+
+@dataclass(frozen=True)
+class CheckFinding:
+    """One line of ``td-connector check``: ``ok``, ``warn`` (works, but...) or ``fail``."""
+
+    level: Literal["ok", "warn", "fail"]
+    message: str
+
+
+@dataclass
+class SourceCheck:
+    """What opening a source for real found, and the columns it offers (None when unknown)."""
+
+    findings: list[CheckFinding] = field(default_factory=list)
+    columns: list[str] | None = None
+    where: str = ""
+    """Where the columns were read (``header of inbox/export.csv``), for the mapping's check."""
+
+    def ok(self, message: str) -> None:
+        self.findings.append(CheckFinding("ok", message))
+
+    def warn(self, message: str) -> None:
+        self.findings.append(CheckFinding("warn", message))
+
+    def fail(self, message: str) -> None:
+        self.findings.append(CheckFinding("fail", message))
 
 
 @runtime_checkable

@@ -28,7 +28,7 @@ import structlog
 
 from connector.errors import SourceError
 from connector.logs import redact
-from connector.sources.base import RowProblem, SourceBatch, WriteBack
+from connector.sources.base import RowProblem, SourceBatch, SourceCheck, WriteBack
 from connector.sources.csv_rows import CsvFileReader, FileRejected, RowBatch
 from connector.sources.csv_text import FileFacts, inspect_file
 from connector.sources.receipts import receipt_path, update_receipt
@@ -123,6 +123,12 @@ class CsvFolderSource:
 
     def columns(self) -> list[str] | None:
         return None
+
+    def check(self) -> SourceCheck:
+        """What ``td-connector check`` says of this folder (see connector.sources.checks)."""
+        from connector.sources.checks import check_csv_folder
+
+        return check_csv_folder(self)
 
     # --- which files ------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import ConfigError, SourceError
-from connector.sources.base import RowProblem, SourceBatch, SourceRecord, WriteBack
+from connector.sources.base import RowProblem, SourceBatch, SourceCheck, SourceRecord, WriteBack
 from connector.sources.keys import join_key, split_key
 from connector.sources.specs import SqlSourceSpec
 from connector.sources.sql_cursor import CursorState
@@ -445,6 +445,23 @@ class SqlSource:
         """Run the declared statement once per update, all in one transaction."""
         if self._writeback is None or not updates:
             return
+        rows = self.writeback_params(updates)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self._writeback, rows)
+        except SQLAlchemyError as exc:
+            what = f"write-back of {len(rows)} status(es) failed, nothing was written"
+            raise self._error(what, exc) from exc
+
+    def check(self) -> SourceCheck:
+        """What ``td-connector check`` says of this source (see connector.sources.checks)."""
+        from connector.sources.checks import check_sql_source
+
+        return check_sql_source(self)
+
+    def writeback_params(self, updates: Sequence[WriteBack]) -> list[dict[str, Any]]:
+        """The bound parameters of the write-back statement, one dict per update (all text)."""
+        assert self._writeback is not None
         wanted = list(self._writeback.compile().params)
         rows = []
         for update in updates:
@@ -457,12 +474,7 @@ class SqlSource:
             for i, column in enumerate(self.spec.key):
                 params[f"key_{column}"] = parts[i] if len(parts) == len(self.spec.key) else None
             rows.append({p: params[p] for p in wanted})
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(self._writeback, rows)
-        except SQLAlchemyError as exc:
-            what = f"write-back of {len(rows)} status(es) failed, nothing was written"
-            raise self._error(what, exc) from exc
+        return rows
 
     def close(self) -> None:
         if self._store is not None:

@@ -151,6 +151,7 @@ class StateStore:
         return out
 
     def report(self, top: int = 10) -> StatusReport:
+        counts = self.counts()  # its own session: one at a time on SQLite (BEGIN IMMEDIATE)
         with self.session() as session:
             rejected = session.scalars(
                 select(Record)
@@ -181,7 +182,7 @@ class StateStore:
             return StatusReport(
                 not_trusted=(identity.reason or "not trusted") if identity and untrusted else None,
                 rate_budget=budget,
-                counts=self.counts(),
+                counts=counts,
                 rejected=[
                     {
                         "mapping": r.mapping,
@@ -225,26 +226,18 @@ def _transactional_ddl(connection: Connection) -> Iterator[None]:
     processes starting together migrate one after the other). PostgreSQL already runs DDL inside
     the transaction; MariaDB cannot (each DDL statement commits), see docs/operations.md.
     """
-    dbapi = connection.connection.dbapi_connection
-    if connection.dialect.name != "sqlite" or dbapi is None:
-        with connection.begin():
-            yield
-        return
-    previous = dbapi.isolation_level  # type: ignore[attr-defined]
-    dbapi.isolation_level = None  # type: ignore[attr-defined]
-    try:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            connection.rollback()
-            raise
-        connection.commit()
-    finally:
-        dbapi.isolation_level = previous  # type: ignore[attr-defined]
+    # On SQLite the driver runs in autocommit mode and every transaction starts with BEGIN
+    # IMMEDIATE (see _sqlite_begin), DDL included.
+    with connection.begin():
+        yield
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling opens a transaction only before the first write, so a
+    # session's reads ran outside it: with steps running side by side, a row read by one step could
+    # be changed by another before the first one wrote it back. Transactions are opened here
+    # instead (_sqlite_begin), as BEGIN IMMEDIATE: one writer at a time, reads included.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets `status` read while the daemon writes; a busy timeout instead of "database is locked".
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -253,6 +246,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def open_state_store(url: str, *, migrate: bool = True) -> StateStore:
@@ -266,6 +263,7 @@ def open_state_store(url: str, *, migrate: bool = True) -> StateStore:
     engine = create_engine(url, future=True)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     store = StateStore(engine, database_path)
     if migrate:
         from connector.state.identity import ensure_identity, remember_opening

@@ -272,6 +272,7 @@ def test_an_in_doubt_create_whose_company_left_the_token_waits_and_is_never_sent
 ) -> None:
     runtime = runtime_for(tmp_path, group.url, token=GROUP_TOKEN)
     runtime.pipeline.options.reconcile_grace_seconds = 0
+    runtime.pipeline.options.initial_backoff_seconds = 0  # a refused look-up waits a backoff: none here
     now = [1_000.0]
     runtime.pipeline.companies.clock = lambda: now[0]
     roles = group.emulator.registry.user_for(GROUP_TOKEN).roles  # type: ignore[union-attr]

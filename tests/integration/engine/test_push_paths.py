@@ -3,7 +3,6 @@ dry runs and the creation limit."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from connector.service import run_step, sync_once
+from connector.state.store import open_state_store
 from td_emulator.config import EmulatorConfig
 from td_emulator.testing import ServedEmulator, serve_in_thread
 from tests.integration.engine.support import csv_text, drop, fields_sent, runtime_for, states
@@ -78,10 +78,19 @@ def test_dry_run_and_creation_limit(tmp_path: Path, emulator: ServedEmulator) ->
         sync_once(runtime, threading.Event())
         assert "createForm" not in fields_sent(emulator)
         assert set(states(runtime).values()) == {"pending", "rejected"}
+        writeback = run_step(runtime.pipeline, "writeback", threading.Event())
+        assert writeback == {"step": "writeback", "ok": True, "would_write": 5}
     finally:
         runtime.close()
-    shutil.rmtree(tmp_path / "var")
-    (tmp_path / "inbox" / "processed" / "a.csv").rename(tmp_path / "inbox" / "a.csv")
+    # A dry run writes nothing anywhere: the file is not moved, no receipt, the state store is untouched.
+    assert (tmp_path / "inbox" / "a.csv").exists()
+    assert not (tmp_path / "inbox" / "processed").exists()
+    assert not (tmp_path / "inbox" / "receipts").exists()
+    store = open_state_store(f"sqlite:///{tmp_path / 'var' / 'state.db'}")
+    try:
+        assert store.records() == []
+    finally:
+        store.close()
     runtime = runtime_for(tmp_path, emulator.url, extra="[safety]\nmax_creations_per_run = 2\n")
     try:
         run_step(runtime.pipeline, "ingest", threading.Event())
@@ -117,3 +126,48 @@ def test_in_doubt_creates_are_found_again_when_the_token_is_not_the_emitters(tmp
         forms = list(served.emulator.store.newest_first("BSDD"))
     assert len(forms) == 4  # found again, never created twice
     assert {f["status"] for f in forms} == {"SEALED"}
+
+
+def test_one_refused_look_up_never_stops_the_others(tmp_path: Path) -> None:
+    """Four creates in doubt; one cannot be looked up (the company it names left the token): it
+    waits, in doubt, with the reason; the three others are found and sealed in the same pass. (A
+    look-up the server refuses outright: test_many_companies.py.)"""
+    import json
+
+    from sqlalchemy import select
+
+    from connector.state.models import Record
+    from td_emulator.config import FaultConfig
+
+    faults = FaultConfig(drop_after_commit_probability=1.0)
+    with serve_in_thread(EmulatorConfig(admin_enabled=True, faults=faults)) as served:
+        runtime = runtime_for(tmp_path, served.url)
+        runtime.pipeline.options.reconcile_grace_seconds = 0
+        try:
+            drop(tmp_path, "a.csv", csv_text())
+            run_step(runtime.pipeline, "ingest", threading.Event())
+            assert run_step(runtime.pipeline, "push", threading.Event())["in_doubt"] == 4
+            served.emulator.faults = FaultConfig()
+            # The connector's company list still says the token holds 44019372000255 (it left
+            # since), and one record names only that company: its look-up is refused by the server.
+            directory = runtime.pipeline.companies
+            directory.org_ids = frozenset({*(directory.org_ids or ()), "44019372000255"})
+            directory.read_at = directory.clock()
+            with runtime.store.session() as session:
+                row = session.scalars(select(Record).where(Record.record_key == "BE-2026-0412")).one()
+                payload = json.loads(row.payload or "{}")
+                payload["emitter"]["company"]["siret"] = "44019372000255"
+                row.payload, row.emitter_siret = json.dumps(payload), "44019372000255"
+            second = run_step(runtime.pipeline, "push", threading.Event())
+            assert second["ok"] is True
+            assert second["rejected"] == 1
+            assert second["created_adopted"] == 3
+            assert second["sealed"] == 3
+            rows = {r.record_key: r for r in runtime.store.records()}
+            # Read again, the token's list does not hold it: it waits, still in doubt, never resent.
+            assert rows["BE-2026-0412"].state == "rejected"
+            assert rows["BE-2026-0412"].intent_op == "create"
+            assert "cannot be looked up" in (rows["BE-2026-0412"].last_error or "")
+            assert {rows[k].state for k in ("BE-2026-0413", "BE-2026-0414", "BE-2026-0416")} == {"synced"}
+        finally:
+            runtime.close()
