@@ -5,8 +5,8 @@ A create whose outcome is unknown (crash, timeout, dropped connection) is looked
 unrelated one: the list would not show the BSD), BSVHU by ``bsvhus(where: {customId})``, the other
 kinds by listing the emitter's BSDs created since the intent and matching a fingerprint of the
 payload that was sent. Reads travel 25 to a request (see ``TrackdechetsClient.query_many``).
-Found → adopted; not found → sent again. A seal is reconciled by reading the BSD's status; an
-update is simply sent again (it is idempotent).
+Found → adopted; not found → sent again. A seal is reconciled by reading the BSD's status (those
+reads merged 25 to a request too); an update is simply sent again (it is idempotent).
 """
 
 from __future__ import annotations
@@ -141,8 +141,7 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
             adopted_now.add(verdict.found.id)
         verdicts.append(verdict)
 
-    for record in seals:
-        verdicts.append(_reconcile_seal(pipeline, record))
+    verdicts.extend(_reconcile_seals(pipeline, seals))
     return verdicts
 
 
@@ -189,12 +188,20 @@ def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record, adopted_now: s
     return Verdict(record.id, snapshot(kind, free[0]), applied=True, note=note, ambiguous=ambiguous)
 
 
-def _reconcile_seal(pipeline: Pipeline, record: Record) -> Verdict:
-    """Read the BSD (a targeted read, not polling): sealed already, or still a draft?"""
-    kind = get_kind(record.kind)
-    field = "form" if kind.name is KindName.BSDD else kind.one_query
-    query = read_one_document(record.kind)
-    data = pipeline.client.query(query, {"id": record.bsd_id}, operation_name="ReadOne")
-    node = data.get(field)
-    snap = snapshot(kind, node) if node else None
-    return Verdict(record.id, snap, applied=snap is not None and not snap.is_draft)
+def _reconcile_seals(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
+    """Read each BSD (targeted reads, 25 to a request, not polling): sealed already, or a draft?
+
+    Merged because a pass may hold hundreds of in-doubt seals (a proxy answering 5xx to whole
+    chunks): read one by one, each with its own retries, they made that pass last minutes.
+    """
+    verdicts: list[Verdict] = []
+    for start in range(0, len(records), READS_PER_REQUEST):
+        chunk = list(records[start : start + READS_PER_REQUEST])
+        fields = [(read_one_document(r.kind), {"id": r.bsd_id}) for r in chunk]
+        for record, outcome in zip(chunk, pipeline.client.query_many(fields), strict=True):
+            if outcome.error is not None:
+                raise outcome.error  # the records stay in doubt
+            node = outcome.data  # the field's own value: the BSD, or None
+            snap = snapshot(get_kind(record.kind), node) if isinstance(node, dict) else None
+            verdicts.append(Verdict(record.id, snap, applied=snap is not None and not snap.is_draft))
+    return verdicts

@@ -1,0 +1,66 @@
+"""In-doubt reconciliation at volume: the look-ups travel merged, so a pass stays short.
+
+A proxy that answers 5xx to whole chunks (or drops their answers) leaves hundreds of records in
+doubt at once. Looked up one request per record, each with its own retries, the pass that
+reconciles them lasted minutes (the e2e chaos test's final daemon spent most of its time there).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connector.demo.run import _asset
+from connector.service import run_step
+from td_emulator.config import EmulatorConfig, FaultConfig
+from td_emulator.testing import ServedEmulator, serve_in_thread
+from tests.integration.engine.support import drop, runtime_for
+
+RECORDS = 30
+
+
+@pytest.fixture
+def emulator() -> Iterator[ServedEmulator]:
+    with serve_in_thread(EmulatorConfig(admin_enabled=True, rate_limit=100_000)) as served:
+        yield served
+
+
+def _rows(count: int) -> str:
+    template = _asset("enlevements_mars.csv").decode("utf-8").splitlines()
+    header, row = template[0], template[2]
+    return "\n".join([header] + [row.replace("BE-2026-0413", f"LOT-{i:04d}") for i in range(count)]) + "\n"
+
+
+def test_thirty_in_doubt_seals_are_read_back_in_two_requests_and_none_is_sent_again(
+    tmp_path: Path, emulator: ServedEmulator
+) -> None:
+    runtime = runtime_for(tmp_path, emulator.url, extra="[safety]\nmax_creations_per_run = 1000\n")
+    runtime.pipeline.options.reconcile_grace_seconds = 0
+    stop = threading.Event()
+    try:
+        drop(tmp_path, "a.csv", _rows(RECORDS))
+        run_step(runtime.pipeline, "ingest", stop)
+        # Every answer is lost after its commit: the creates, then (once the creates are adopted)
+        # the seals are all committed on the server and in doubt here.
+        emulator.emulator.faults = FaultConfig(drop_after_commit_probability=1.0)
+        run_step(runtime.pipeline, "push", stop)
+        run_step(runtime.pipeline, "push", stop)
+        in_doubt = Counter((r.state, r.intent_op) for r in runtime.store.records())
+        assert in_doubt == Counter({("in_flight", "seal"): RECORDS})
+
+        emulator.emulator.faults = FaultConfig()
+        before = len(emulator.emulator.journal)
+        counts = run_step(runtime.pipeline, "push", stop)
+        requests = list(emulator.emulator.journal)[before:]
+    finally:
+        runtime.close()
+    assert counts["sealed_adopted"] == RECORDS
+    sent = [op["operationName"] for entry in requests for op in entry["operations"]]
+    assert not any(name and name.startswith("Seal") for name in sent)  # nothing sealed twice
+    assert len(requests) == 2  # 25 reads to a request, not one request per record
+    forms = list(emulator.emulator.store.newest_first("BSDD"))
+    assert Counter(f["status"] for f in forms) == Counter({"SEALED": RECORDS})
