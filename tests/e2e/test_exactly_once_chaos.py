@@ -2,7 +2,8 @@
 
 1,000 BSDD and 150 BSDA records, ≥ 10 % 5xx, ≥ 5 % commit-then-drop, an outage window, the daemon
 killed at 20 moments (the first while it creates its state store, the others at random) and
-restarted each time.
+restarted each time. Every kill after the first lands once the daemon has started (its start takes
+one to three seconds, longer than the random delay): killed before, it would have done nothing.
 
 At the end: one BSD per record (by customId for BSDD, by fingerprint for BSDA), none missing, every
 record in a terminal visible state.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,15 +21,16 @@ from pathlib import Path
 import pytest
 
 from connector.demo.run import _asset
-from connector.state.store import open_state_store
 from td_emulator.config import EmulatorConfig, FaultConfig, OutageWindow
 from td_emulator.testing import serve_in_thread
-from tests.e2e.process import FAST_SCHEDULE, start_daemon, wait_for
+from tests.e2e.process import FAST_SCHEDULE, DaemonProcess, start_daemon, wait_for
 
 RECORDS = 1000
 BSDA_RECORDS = 150
 KILLS = 20
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+FINAL_WAIT_SECONDS = 480
+"""About 90 s on an idle 2-core machine; the margin only matters on a loaded one, or on failure."""
 
 CONFIG = """
 [trackdechets]
@@ -71,17 +74,43 @@ def _write_inputs(workdir: Path) -> None:
     (workdir / "inbox_bsda" / "bsda_chaos.csv").write_text("\n".join(rows) + "\n", "utf-8")
 
 
-def _states(workdir: Path) -> Counter[str]:
+def _query(workdir: Path, sql: str) -> list[tuple[object, ...]]:
+    """Read the daemon's state store directly: cheap enough to poll (this process also runs the
+    emulator, so a heavy poll slows the server the daemon talks to)."""
     path = workdir / "var" / "state.db"
     if not path.exists():
-        return Counter()
-    store = open_state_store(f"sqlite:///{path}", migrate=False)
+        return []
     try:
-        return Counter(r.state for r in store.records())
-    except Exception:  # the schema may not exist yet in the first instants
-        return Counter()
-    finally:
-        store.close()
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as connection:
+            return connection.execute(sql).fetchall()
+    except sqlite3.Error:  # the schema may not exist yet in the first instants
+        return []
+
+
+def _states(workdir: Path) -> Counter[str]:
+    return Counter({str(state): int(str(n)) for state, n in _query(workdir, _BY_STATE)})
+
+
+_BY_STATE = "SELECT state, COUNT(*) FROM records GROUP BY state"
+_STUCK = (
+    "SELECT kind, state, next_op, intent_op, COUNT(*), MIN(attempts), MAX(attempts), MIN(intent_at), "
+    "MAX(next_attempt_at), MAX(last_error) FROM records WHERE state != 'synced' GROUP BY 1, 2, 3, 4"
+)
+
+
+def _why_not_synced(workdir: Path) -> str:
+    """What the records that did not reach ``synced`` wait for, and what the daemon said."""
+    rows = "\n".join(repr(row) for row in _query(workdir, _STUCK))
+    log = (workdir / "final.log").read_text("utf-8", errors="replace").splitlines()
+    telling = [line for line in log if '"step_failed"' in line or '"step": "push"' in line][-15:]
+    return (
+        "(kind, state, next_op, intent_op, count, min attempts, max attempts, min intent_at, "
+        f"max next_attempt_at, last_error):\n{rows}\nfinal daemon:\n" + "\n".join(telling)
+    )
+
+
+def _started(daemon: DaemonProcess) -> bool:
+    return '"daemon_started"' in daemon.log_path.read_text("utf-8", errors="replace")
 
 
 @pytest.mark.slow
@@ -107,15 +136,23 @@ def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> No
                 state_db = tmp_path / "var" / "state.db"
                 wait_for(state_db.exists, 30, "the state store file", daemon, poll=0.002)
             else:
+                wait_for(lambda d=daemon: _started(d), 60, "the daemon started", daemon, poll=0.05)
                 time.sleep(rng.uniform(0.4, 2.0))
             daemon.process.send_signal(signal.SIGKILL)
             daemon.process.wait(timeout=10)
         final = start_daemon(tmp_path, cfg, name="final")
         try:
             total = RECORDS + BSDA_RECORDS
-            wait_for(
-                lambda: _states(tmp_path).get("synced", 0) == total, 240, f"{total} records synced", final
-            )
+            try:
+                wait_for(
+                    lambda: _states(tmp_path).get("synced", 0) == total,
+                    FINAL_WAIT_SECONDS,
+                    f"{total} records synced",
+                    final,
+                    poll=1.0,
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{_why_not_synced(tmp_path)}") from None
         finally:
             assert final.stop() == 0
 
