@@ -135,8 +135,8 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
                 taken.add(free[0]["id"])
 
     adopted_now: set[str] = set()  # ids given to earlier records of this same pass
-    for record in listings:
-        verdict = _reconcile_by_fingerprint(pipeline, record, adopted_now)
+    for record, matches in zip(listings, _fingerprint_matches(pipeline, listings), strict=True):
+        verdict = _fingerprint_verdict(pipeline, record, matches, adopted_now)
         if verdict.found is not None:
             adopted_now.add(verdict.found.id)
         verdicts.append(verdict)
@@ -152,28 +152,44 @@ def _sent_custom_id(record: Record) -> str:
     return str(custom_id) if custom_id else record.record_key
 
 
-def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record, adopted_now: set[str]) -> Verdict:
+def _listing_read(record: Record, after: str | None) -> PlannedRead:
     kind = get_kind(record.kind)
     payload = json.loads(record.payload) if record.payload else {}
-    wanted = fingerprint_of_payload(kind, payload)
     assert record.intent_at is not None
     # A wide window: the host's clock may be off from the server's by minutes, and the fingerprint
     # (emitter, its reference, waste, weight) already singles the BSD out.
     since = _iso(record.intent_at - _FINGERPRINT_WINDOW)
-    siret = record.emitter_siret or ""
     custom_info = (payload.get("emitter") or {}).get("customInfo")
-    after: str | None = None
-    matches: list[dict[str, Any]] = []
-    for _page in range(50):
-        read = list_created_since_read(kind, siret, since, after, custom_info=custom_info)
-        (result,) = _run_reads(pipeline, [read])
-        for node in nodes_of(result, True):
-            if fingerprint_of_node(kind, node) == wanted:
-                matches.append(node)
-        info = (result or {}).get("pageInfo") or {}
-        if not info.get("hasNextPage"):
-            break
-        after = info.get("endCursor")
+    return list_created_since_read(kind, record.emitter_siret or "", since, after, custom_info=custom_info)
+
+
+def _fingerprint_matches(pipeline: Pipeline, records: Sequence[Record]) -> list[list[dict[str, Any]]]:
+    """For each record, the BSDs created since its intent whose fingerprint is its payload's.
+
+    The first pages of all records travel 25 to a request (the emitter's reference filters them
+    down to a BSD or two); a record whose listing goes on is walked alone, 50 pages at most.
+    """
+    matches: list[list[dict[str, Any]]] = []
+    firsts = _run_reads(pipeline, [_listing_read(record, None) for record in records])
+    for record, first in zip(records, firsts, strict=True):
+        kind = get_kind(record.kind)
+        wanted = fingerprint_of_payload(kind, json.loads(record.payload) if record.payload else {})
+        found: list[dict[str, Any]] = []
+        result = first
+        for _page in range(50):
+            found.extend(n for n in nodes_of(result, True) if fingerprint_of_node(kind, n) == wanted)
+            info = (result or {}).get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                break
+            (result,) = _run_reads(pipeline, [_listing_read(record, info.get("endCursor"))])
+        matches.append(found)
+    return matches
+
+
+def _fingerprint_verdict(
+    pipeline: Pipeline, record: Record, matches: list[dict[str, Any]], adopted_now: set[str]
+) -> Verdict:
+    kind = get_kind(record.kind)
     committed = _adopted_ids(pipeline, {n["id"] for n in matches})
     candidates = [n for n in matches if n["id"] not in committed]
     free = sorted(

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from connector.demo.run import _asset
+from connector.engine.reconcile import reconcile
 from connector.service import run_step
 from td_emulator.config import EmulatorConfig, FaultConfig
 from td_emulator.testing import ServedEmulator, serve_in_thread
 from tests.integration.engine.support import drop, runtime_for
+from tests.integration.engine.test_exactly_once_edges import MAPPINGS, bsda_mapping
 
 RECORDS = 30
 
@@ -64,3 +66,36 @@ def test_thirty_in_doubt_seals_are_read_back_in_two_requests_and_none_is_sent_ag
     assert len(requests) == 2  # 25 reads to a request, not one request per record
     forms = list(emulator.emulator.store.newest_first("BSDD"))
     assert Counter(f["status"] for f in forms) == Counter({"SEALED": RECORDS})
+
+
+def test_thirty_in_doubt_bsda_creates_are_found_by_fingerprint_in_two_requests(
+    tmp_path: Path, emulator: ServedEmulator
+) -> None:
+    mapping = bsda_mapping()
+    runtime = runtime_for(
+        tmp_path, emulator.url, mapping_text=mapping, extra="[safety]\nmax_creations_per_run = 1000\n"
+    )
+    runtime.pipeline.options.reconcile_grace_seconds = 0
+    stop = threading.Event()
+    sample = (MAPPINGS / "data" / "bsda_chantiers.csv").read_text("utf-8").splitlines()
+    rows = [sample[0]] + [sample[1].replace("CH-2026-031", f"SITE-{i:04d}") for i in range(RECORDS)]
+    try:
+        drop(tmp_path, "a.csv", "\n".join(rows) + "\n")
+        run_step(runtime.pipeline, "ingest", stop)
+        emulator.emulator.faults = FaultConfig(drop_after_commit_probability=1.0)
+        run_step(runtime.pipeline, "push", stop)
+        in_doubt = Counter((r.state, r.intent_op) for r in runtime.store.records())
+        assert in_doubt == Counter({("in_flight", "create"): RECORDS})
+
+        emulator.emulator.faults = FaultConfig()
+        before = len(emulator.emulator.journal)
+        reconcile(runtime.pipeline, list(runtime.store.records()))
+        requests = list(emulator.emulator.journal)[before:]
+        counts = run_step(runtime.pipeline, "push", stop)
+    finally:
+        runtime.close()
+    assert len(requests) == 2  # every record's listing: 25 to a request
+    assert counts["created_adopted"] == RECORDS
+    assert counts.get("created", 0) == 0  # nothing created a second time
+    per_info = Counter(b["emitter"]["customInfo"] for b in emulator.emulator.store.newest_first("BSDA"))
+    assert per_info == Counter({f"SITE-{i:04d}": 1 for i in range(RECORDS)})
