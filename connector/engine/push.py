@@ -127,6 +127,14 @@ def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Count
                 counts["rejected"] += 1
                 log.warning("in_doubt_blocked", error=verdict.blocked)
                 continue
+            if verdict.failed is not None:  # stays in doubt, looked up again after a backoff
+                row.last_error = f"the outcome of its {op} could not be looked up: {verdict.failed}"
+                row.attempts += 1  # the wait grows while the look-up keeps failing
+                row.next_attempt_at = utcnow() + _backoff(pipeline, row.attempts)
+                row.updated_at = utcnow()
+                counts["in_doubt_lookup_failed"] += 1
+                log.warning("in_doubt_lookup_failed", bsd_id=row.bsd_id, error=verdict.failed)
+                continue
             if verdict.applied and verdict.found is not None:
                 event = _after_success(pipeline, row, op, verdict.found.node)
                 if verdict.ambiguous and row.state != RecordState.DONE:

@@ -12,7 +12,7 @@ reads merged 25 to a request too); an update is simply sent again (it is idempot
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,7 +34,7 @@ from connector.engine.operations import (
 )
 from connector.engine.track import READS_PER_REQUEST, read_one_document
 from connector.state.models import Record
-from connector.trackdechets.errors import Rejected
+from connector.trackdechets.errors import Rejected, TrackdechetsError, Unauthenticated
 
 __all__ = ["Verdict", "reconcile"]
 
@@ -51,6 +51,8 @@ class Verdict:
     """Several BSDs matched: the one adopted may hold another record's data, so it is rewritten."""
     blocked: str | None = None
     """Why it cannot be looked up (no company of the token on it): it may not be sent again."""
+    failed: str | None = None
+    """Its look-up failed (the server's error): it stays in doubt and is looked up again later."""
 
 
 _FINGERPRINT_WINDOW = timedelta(hours=24)
@@ -60,19 +62,25 @@ def _iso(value: Any) -> str:
     return str(value.isoformat().replace("+00:00", "Z"))
 
 
-def _run_reads(pipeline: Pipeline, reads: Sequence[PlannedRead]) -> list[Any]:
-    """Each read's result, 25 to a request; any failed read raises (the records stay in doubt)."""
+def _run_reads(pipeline: Pipeline, fields: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Any]:
+    """Each read's result, or its error (after the client's retries), 25 to a request.
+
+    A failed read fails only the record it is for: that record stays in doubt and is looked up
+    again later, the others of the pass go on. Only a token problem stops the pass.
+    """
     results: list[Any] = []
-    for start in range(0, len(reads), READS_PER_REQUEST):
-        chunk = list(reads[start : start + READS_PER_REQUEST])
-        outcomes = pipeline.client.query_many([read.as_field() for read in chunk])
-        for outcome in outcomes:
-            if outcome.error is not None:
-                if isinstance(outcome.error, Rejected):
-                    pipeline.companies.read_at = None  # a company may have left the token
+    for start in range(0, len(fields), READS_PER_REQUEST):
+        for outcome in pipeline.client.query_many(list(fields[start : start + READS_PER_REQUEST])):
+            if isinstance(outcome.error, Unauthenticated):
                 raise outcome.error
-            results.append(outcome.data)
+            if isinstance(outcome.error, Rejected):
+                pipeline.companies.read_at = None  # a company may have left the token
+            results.append(outcome.data if outcome.error is None else outcome.error)
     return results
+
+
+def _failed(record: Record, error: TrackdechetsError) -> Verdict:
+    return Verdict(record.id, None, applied=False, failed=str(error))
 
 
 def _adopted_ids(pipeline: Pipeline, ids: set[str]) -> set[str]:
@@ -111,12 +119,19 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
             verdicts.append(Verdict(record.id, None, applied=False))
 
     if lookups:
-        results = iter(_run_reads(pipeline, [read for _, reads in lookups for read in reads]))
+        fields = [read.as_field() for _, reads in lookups for read in reads]
+        results = iter(_run_reads(pipeline, fields))
         found: list[tuple[Record, list[dict[str, Any]]]] = []
         for record, reads in lookups:
             nodes: dict[str, dict[str, Any]] = {}
-            for read in reads:  # one BSD may show under several of the record's companies
-                for node in nodes_of(next(results), read.connection):
+            answers = [next(results) for _ in reads]
+            error = next((a for a in answers if isinstance(a, TrackdechetsError)), None)
+            if error is not None:
+                verdicts.append(_failed(record, error))
+                continue
+            for read, answer in zip(reads, answers, strict=True):
+                # One BSD may show under several of the record's companies.
+                for node in nodes_of(answer, read.connection):
                     if node.get("customId") == _sent_custom_id(record):
                         nodes.setdefault(node["id"], node)
             found.append((record, list(nodes.values())))
@@ -136,6 +151,9 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
 
     adopted_now: set[str] = set()  # ids given to earlier records of this same pass
     for record, matches in zip(listings, _fingerprint_matches(pipeline, listings), strict=True):
+        if isinstance(matches, TrackdechetsError):
+            verdicts.append(_failed(record, matches))
+            continue
         verdict = _fingerprint_verdict(pipeline, record, matches, adopted_now)
         if verdict.found is not None:
             adopted_now.add(verdict.found.id)
@@ -163,26 +181,30 @@ def _listing_read(record: Record, after: str | None) -> PlannedRead:
     return list_created_since_read(kind, record.emitter_siret or "", since, after, custom_info=custom_info)
 
 
-def _fingerprint_matches(pipeline: Pipeline, records: Sequence[Record]) -> list[list[dict[str, Any]]]:
+def _fingerprint_matches(
+    pipeline: Pipeline, records: Sequence[Record]
+) -> list[list[dict[str, Any]] | TrackdechetsError]:
     """For each record, the BSDs created since its intent whose fingerprint is its payload's.
 
     The first pages of all records travel 25 to a request (the emitter's reference filters them
     down to a BSD or two); a record whose listing goes on is walked alone, 50 pages at most.
     """
-    matches: list[list[dict[str, Any]]] = []
-    firsts = _run_reads(pipeline, [_listing_read(record, None) for record in records])
+    matches: list[list[dict[str, Any]] | TrackdechetsError] = []
+    firsts = _run_reads(pipeline, [_listing_read(record, None).as_field() for record in records])
     for record, first in zip(records, firsts, strict=True):
         kind = get_kind(record.kind)
         wanted = fingerprint_of_payload(kind, json.loads(record.payload) if record.payload else {})
         found: list[dict[str, Any]] = []
         result = first
         for _page in range(50):
+            if isinstance(result, TrackdechetsError):
+                break
             found.extend(n for n in nodes_of(result, True) if fingerprint_of_node(kind, n) == wanted)
             info = (result or {}).get("pageInfo") or {}
             if not info.get("hasNextPage"):
                 break
-            (result,) = _run_reads(pipeline, [_listing_read(record, info.get("endCursor"))])
-        matches.append(found)
+            (result,) = _run_reads(pipeline, [_listing_read(record, info.get("endCursor")).as_field()])
+        matches.append(result if isinstance(result, TrackdechetsError) else found)
     return matches
 
 
@@ -211,13 +233,11 @@ def _reconcile_seals(pipeline: Pipeline, records: Sequence[Record]) -> list[Verd
     chunks): read one by one, each with its own retries, they made that pass last minutes.
     """
     verdicts: list[Verdict] = []
-    for start in range(0, len(records), READS_PER_REQUEST):
-        chunk = list(records[start : start + READS_PER_REQUEST])
-        fields = [(read_one_document(r.kind), {"id": r.bsd_id}) for r in chunk]
-        for record, outcome in zip(chunk, pipeline.client.query_many(fields), strict=True):
-            if outcome.error is not None:
-                raise outcome.error  # the records stay in doubt
-            node = outcome.data  # the field's own value: the BSD, or None
-            snap = snapshot(get_kind(record.kind), node) if isinstance(node, dict) else None
-            verdicts.append(Verdict(record.id, snap, applied=snap is not None and not snap.is_draft))
+    fields = [(read_one_document(r.kind), {"id": r.bsd_id}) for r in records]
+    for record, node in zip(records, _run_reads(pipeline, fields), strict=True):
+        if isinstance(node, TrackdechetsError):
+            verdicts.append(_failed(record, node))
+            continue
+        snap = snapshot(get_kind(record.kind), node) if isinstance(node, dict) else None  # None: gone
+        verdicts.append(Verdict(record.id, snap, applied=snap is not None and not snap.is_draft))
     return verdicts

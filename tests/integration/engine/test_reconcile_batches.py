@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from connector.demo.run import _asset
 from connector.engine.reconcile import reconcile
 from connector.service import run_step
+from connector.state.models import Record
+from connector.state.store import utcnow
 from td_emulator.config import EmulatorConfig, FaultConfig
 from td_emulator.testing import ServedEmulator, serve_in_thread
 from tests.integration.engine.support import drop, runtime_for
@@ -99,3 +102,41 @@ def test_thirty_in_doubt_bsda_creates_are_found_by_fingerprint_in_two_requests(
     assert counts.get("created", 0) == 0  # nothing created a second time
     per_info = Counter(b["emitter"]["customInfo"] for b in emulator.emulator.store.newest_first("BSDA"))
     assert per_info == Counter({f"SITE-{i:04d}": 1 for i in range(RECORDS)})
+
+
+def test_an_in_doubt_record_whose_look_up_keeps_failing_holds_back_no_other_record(
+    tmp_path: Path, emulator: ServedEmulator
+) -> None:
+    """Its BSD is gone (deleted on the platform, say): reading it fails at every pass. Before,
+    that failure ended each push pass at its first page, and every record after it waited for
+    ever; now it stays in doubt alone, with the reason, looked up again after a growing wait."""
+    runtime = runtime_for(tmp_path, emulator.url, extra="[safety]\nmax_creations_per_run = 1000\n")
+    runtime.pipeline.options.reconcile_grace_seconds = 0
+    stop = threading.Event()
+    try:
+        drop(tmp_path, "a.csv", _rows(6))
+        run_step(runtime.pipeline, "ingest", stop)
+        emulator.emulator.faults = FaultConfig(drop_after_commit_probability=1.0)
+        run_step(runtime.pipeline, "push", stop)
+        run_step(runtime.pipeline, "push", stop)  # creates adopted, seals in doubt
+        emulator.emulator.faults = FaultConfig()
+        with runtime.store.session() as session:
+            gone = session.scalars(select(Record).where(Record.record_key == "LOT-0000")).one()
+            gone.bsd_id = "cgone0000000000000000000"
+        drop(tmp_path, "b.csv", _rows(40).replace("LOT-", "NEW-"))
+        run_step(runtime.pipeline, "ingest", stop)
+
+        counts = run_step(runtime.pipeline, "push", stop)
+        rows = {r.record_key: r for r in runtime.store.records()}
+    finally:
+        runtime.close()
+    assert counts["ok"] is True
+    assert counts["in_doubt_lookup_failed"] == 1
+    assert counts["sealed_adopted"] == 5
+    assert counts["created"] == 40
+    stuck = rows.pop("LOT-0000")
+    assert (stuck.state, stuck.intent_op) == ("in_flight", "seal")  # still in doubt, never resent
+    assert "could not be looked up" in (stuck.last_error or "")
+    assert stuck.next_attempt_at is not None
+    assert stuck.next_attempt_at > utcnow()
+    assert Counter(r.state for r in rows.values()) == Counter({"synced": 45})
