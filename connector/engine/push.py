@@ -110,7 +110,7 @@ def _clear_intent(row: Record) -> None:
 
 
 def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Counter[str]) -> None:
-    verdicts = reconcile(pipeline, records)
+    verdicts = reconcile(pipeline, records, keep_going=True)
     by_id = {v.record_id: v for v in verdicts}
     with pipeline.store.session() as session:
         for record in records:
@@ -133,7 +133,7 @@ def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Count
                 row.next_attempt_at = utcnow() + _backoff(pipeline, row.attempts)
                 row.updated_at = utcnow()
                 counts["in_doubt_lookup_failed"] += 1
-                log.warning("in_doubt_lookup_failed", bsd_id=row.bsd_id, error=verdict.failed)
+                log.warning("in_doubt_lookup_failed", bsd_id=row.bsd_id, error=str(verdict.failed))
                 continue
             if verdict.applied and verdict.found is not None:
                 event = _after_success(pipeline, row, op, verdict.found.node)

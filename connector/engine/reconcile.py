@@ -51,8 +51,8 @@ class Verdict:
     """Several BSDs matched: the one adopted may hold another record's data, so it is rewritten."""
     blocked: str | None = None
     """Why it cannot be looked up (no company of the token on it): it may not be sent again."""
-    failed: str | None = None
-    """Its look-up failed (the server's error): it stays in doubt and is looked up again later."""
+    failed: TrackdechetsError | None = None
+    """Its look-up failed (after the client's retries): nothing is known, it stays in doubt."""
 
 
 _FINGERPRINT_WINDOW = timedelta(hours=24)
@@ -65,8 +65,8 @@ def _iso(value: Any) -> str:
 def _run_reads(pipeline: Pipeline, fields: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Any]:
     """Each read's result, or its error (after the client's retries), 25 to a request.
 
-    A failed read fails only the record it is for: that record stays in doubt and is looked up
-    again later, the others of the pass go on. Only a token problem stops the pass.
+    A failed read fails only the record it is for (see ``reconcile``'s ``keep_going``); only a
+    token problem raises at once.
     """
     results: list[Any] = []
     for start in range(0, len(fields), READS_PER_REQUEST):
@@ -80,7 +80,7 @@ def _run_reads(pipeline: Pipeline, fields: Sequence[tuple[str, Mapping[str, Any]
 
 
 def _failed(record: Record, error: TrackdechetsError) -> Verdict:
-    return Verdict(record.id, None, applied=False, failed=str(error))
+    return Verdict(record.id, None, applied=False, failed=error)
 
 
 def _adopted_ids(pipeline: Pipeline, ids: set[str]) -> set[str]:
@@ -90,8 +90,13 @@ def _adopted_ids(pipeline: Pipeline, ids: set[str]) -> set[str]:
         return set(session.scalars(select(Record.bsd_id).where(Record.bsd_id.in_(list(ids)))))
 
 
-def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
-    """Look up every in-doubt record of ``records``; reads are merged 25 to a request."""
+def reconcile(pipeline: Pipeline, records: Sequence[Record], *, keep_going: bool = False) -> list[Verdict]:
+    """Look up every in-doubt record of ``records``; reads are merged 25 to a request.
+
+    A look-up that fails raises its error, unless ``keep_going``: then that record's verdict
+    carries it (``failed``) and the others' verdicts still count (push: the rest goes on). A
+    caller that would take "not found" for "create it" (rebuild-state) must let it raise.
+    """
     verdicts: list[Verdict] = []
     lookups: list[tuple[Record, list[PlannedRead]]] = []
     listings: list[Record] = []
@@ -160,6 +165,9 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
         verdicts.append(verdict)
 
     verdicts.extend(_reconcile_seals(pipeline, seals))
+    failure = next((v.failed for v in verdicts if v.failed is not None), None)
+    if failure is not None and not keep_going:
+        raise failure
     return verdicts
 
 

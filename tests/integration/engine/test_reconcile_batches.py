@@ -20,6 +20,7 @@ from connector.engine.reconcile import reconcile
 from connector.service import run_step
 from connector.state.models import Record
 from connector.state.store import utcnow
+from connector.trackdechets.errors import Rejected
 from td_emulator.config import EmulatorConfig, FaultConfig
 from td_emulator.testing import ServedEmulator, serve_in_thread
 from tests.integration.engine.support import drop, runtime_for
@@ -140,3 +141,30 @@ def test_an_in_doubt_record_whose_look_up_keeps_failing_holds_back_no_other_reco
     assert stuck.next_attempt_at is not None
     assert stuck.next_attempt_at > utcnow()
     assert Counter(r.state for r in rows.values()) == Counter({"synced": 45})
+
+
+def test_a_failed_look_up_raises_for_a_caller_that_would_take_not_found_for_create_it(
+    tmp_path: Path, emulator: ServedEmulator
+) -> None:
+    """rebuild-state treats "not applied" as "to create": it must never get that for a failure."""
+    runtime = runtime_for(tmp_path, emulator.url)
+    runtime.pipeline.options.reconcile_grace_seconds = 0
+    stop = threading.Event()
+    try:
+        drop(tmp_path, "a.csv", _rows(2))
+        run_step(runtime.pipeline, "ingest", stop)
+        emulator.emulator.faults = FaultConfig(drop_after_commit_probability=1.0)
+        run_step(runtime.pipeline, "push", stop)
+        run_step(runtime.pipeline, "push", stop)  # creates adopted, seals in doubt
+        emulator.emulator.faults = FaultConfig()
+        with runtime.store.session() as session:
+            session.scalars(select(Record).where(Record.record_key == "LOT-0000")).one().bsd_id = "cgone0"
+        records = list(runtime.store.records())
+        with pytest.raises(Rejected):
+            reconcile(runtime.pipeline, records)
+        verdicts = {v.record_id: v for v in reconcile(runtime.pipeline, records, keep_going=True)}
+    finally:
+        runtime.close()
+    by_key = {r.record_key: verdicts[r.id] for r in records}
+    assert isinstance(by_key["LOT-0000"].failed, Rejected)
+    assert by_key["LOT-0001"].applied
