@@ -22,9 +22,9 @@ from connector.domain.kinds import get_kind
 from connector.engine.companies import reject_foreign_creates
 from connector.engine.context import Pipeline
 from connector.engine.operations import Op, create_op, seal_op, snapshot, update_op
-from connector.engine.reconcile import Verdict, reconcile
+from connector.engine.reconcile import reconcile
 from connector.engine.trust import WHAT_TO_DO, before_creates, creates_refused
-from connector.errors import Retriable, StateNotTrusted, StepFailed
+from connector.errors import StateNotTrusted, StepFailed
 from connector.failures import token_failure
 from connector.state.identity import lost_while_running
 from connector.state.models import Record, RecordState
@@ -125,45 +125,8 @@ def _clear_intent(row: Record) -> None:
     row.intent_hash = None
 
 
-def _verdicts(
-    pipeline: Pipeline, records: Sequence[Record], counts: Counter[str], skipped: set[int]
-) -> list[Verdict]:
-    """Look ``records`` up; a look-up the server refuses holds back its own record only."""
-    try:
-        return reconcile(pipeline, records)
-    except Unauthenticated:
-        raise
-    except Exception as exc:
-        if len(records) > 1:  # which record's look-up failed: ask for each alone
-            return [v for r in records for v in _verdicts(pipeline, [r], counts, skipped)]
-        (record,) = records
-        skipped.add(record.id)
-        if isinstance(exc, Retriable):  # the API is flaky right now: look it up again next pass
-            counts["lookup_retry"] += 1
-            pipeline.log.info("in_doubt_lookup_retry", mapping=record.mapping, record_key=record.record_key,
-                              error=str(exc))
-            return []
-        counts["lookup_failed"] += 1
-        with pipeline.store.session() as session:
-            row = session.get(Record, record.id)
-            if row is not None:
-                row.next_attempt_at = utcnow() + _backoff(pipeline, row.attempts + 1)
-                row.last_error = f"looking up the in-doubt {row.intent_op} failed: {exc}"[:2000]
-        pipeline.log.warning(
-            "in_doubt_lookup_failed",
-            mapping=record.mapping,
-            record_key=record.record_key,
-            op=record.intent_op,
-            error=str(exc),
-            hint="the record waits, in doubt, and is looked up again later; the others go on",
-        )
-        return []
-
-
-def _apply_verdicts(
-    pipeline: Pipeline, records: Sequence[Record], counts: Counter[str], skipped: set[int]
-) -> None:
-    verdicts = _verdicts(pipeline, records, counts, skipped)
+def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Counter[str]) -> None:
+    verdicts = reconcile(pipeline, records, keep_going=True)
     by_id = {v.record_id: v for v in verdicts}
     with pipeline.store.session() as session:
         for record in records:
@@ -179,6 +142,14 @@ def _apply_verdicts(
                 row.updated_at = utcnow()
                 counts["rejected"] += 1
                 log.warning("in_doubt_blocked", error=verdict.blocked)
+                continue
+            if verdict.failed is not None:  # stays in doubt, looked up again after a backoff
+                row.last_error = f"the outcome of its {op} could not be looked up: {verdict.failed}"
+                row.attempts += 1  # the wait grows while the look-up keeps failing
+                row.next_attempt_at = utcnow() + _backoff(pipeline, row.attempts)
+                row.updated_at = utcnow()
+                counts["in_doubt_lookup_failed"] += 1
+                log.warning("in_doubt_lookup_failed", bsd_id=row.bsd_id, error=str(verdict.failed))
                 continue
             if verdict.applied and verdict.found is not None:
                 event = _after_success(pipeline, row, op, verdict.found.node)
@@ -353,7 +324,7 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
             if r not in ready:
                 skipped.add(r.id)
         if ready and not options.dry_run:
-            _apply_verdicts(pipeline, ready, counts, skipped)
+            _apply_verdicts(pipeline, ready, counts)
             continue  # re-read: reconciled rows may now be due for their next step
         if options.dry_run:
             for r in fresh:

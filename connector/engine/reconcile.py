@@ -5,14 +5,14 @@ A create whose outcome is unknown (crash, timeout, dropped connection) is looked
 unrelated one: the list would not show the BSD), BSVHU by ``bsvhus(where: {customId})``, the other
 kinds by listing the emitter's BSDs created since the intent and matching a fingerprint of the
 payload that was sent. Reads travel 25 to a request (see ``TrackdechetsClient.query_many``).
-Found → adopted; not found → sent again. A seal is reconciled by reading the BSD's status; an
-update is simply sent again (it is idempotent).
+Found → adopted; not found → sent again. A seal is reconciled by reading the BSD's status (those
+reads merged 25 to a request too); an update is simply sent again (it is idempotent).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,7 +34,7 @@ from connector.engine.operations import (
 )
 from connector.engine.track import READS_PER_REQUEST, read_one_document
 from connector.state.models import Record
-from connector.trackdechets.errors import Rejected
+from connector.trackdechets.errors import Rejected, TrackdechetsError, Unauthenticated
 
 __all__ = ["Verdict", "reconcile"]
 
@@ -51,6 +51,8 @@ class Verdict:
     """Several BSDs matched: the one adopted may hold another record's data, so it is rewritten."""
     blocked: str | None = None
     """Why it cannot be looked up (no company of the token on it): it may not be sent again."""
+    failed: TrackdechetsError | None = None
+    """Its look-up failed (after the client's retries): nothing is known, it stays in doubt."""
 
 
 _FINGERPRINT_WINDOW = timedelta(hours=24)
@@ -60,19 +62,25 @@ def _iso(value: Any) -> str:
     return str(value.isoformat().replace("+00:00", "Z"))
 
 
-def _run_reads(pipeline: Pipeline, reads: Sequence[PlannedRead]) -> list[Any]:
-    """Each read's result, 25 to a request; any failed read raises (the records stay in doubt)."""
+def _run_reads(pipeline: Pipeline, fields: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Any]:
+    """Each read's result, or its error (after the client's retries), 25 to a request.
+
+    A failed read fails only the record it is for (see ``reconcile``'s ``keep_going``); only a
+    token problem raises at once.
+    """
     results: list[Any] = []
-    for start in range(0, len(reads), READS_PER_REQUEST):
-        chunk = list(reads[start : start + READS_PER_REQUEST])
-        outcomes = pipeline.client.query_many([read.as_field() for read in chunk])
-        for outcome in outcomes:
-            if outcome.error is not None:
-                if isinstance(outcome.error, Rejected):
-                    pipeline.companies.read_at = None  # a company may have left the token
+    for start in range(0, len(fields), READS_PER_REQUEST):
+        for outcome in pipeline.client.query_many(list(fields[start : start + READS_PER_REQUEST])):
+            if isinstance(outcome.error, Unauthenticated):
                 raise outcome.error
-            results.append(outcome.data)
+            if isinstance(outcome.error, Rejected):
+                pipeline.companies.read_at = None  # a company may have left the token
+            results.append(outcome.data if outcome.error is None else outcome.error)
     return results
+
+
+def _failed(record: Record, error: TrackdechetsError) -> Verdict:
+    return Verdict(record.id, None, applied=False, failed=error)
 
 
 def _adopted_ids(pipeline: Pipeline, ids: set[str]) -> set[str]:
@@ -82,8 +90,13 @@ def _adopted_ids(pipeline: Pipeline, ids: set[str]) -> set[str]:
         return set(session.scalars(select(Record.bsd_id).where(Record.bsd_id.in_(list(ids)))))
 
 
-def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
-    """Look up every in-doubt record of ``records``; reads are merged 25 to a request."""
+def reconcile(pipeline: Pipeline, records: Sequence[Record], *, keep_going: bool = False) -> list[Verdict]:
+    """Look up every in-doubt record of ``records``; reads are merged 25 to a request.
+
+    A look-up that fails raises its error, unless ``keep_going``: then that record's verdict
+    carries it (``failed``) and the others' verdicts still count (push: the rest goes on). A
+    caller that would take "not found" for "create it" (rebuild-state) must let it raise.
+    """
     verdicts: list[Verdict] = []
     lookups: list[tuple[Record, list[PlannedRead]]] = []
     listings: list[Record] = []
@@ -111,12 +124,19 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
             verdicts.append(Verdict(record.id, None, applied=False))
 
     if lookups:
-        results = iter(_run_reads(pipeline, [read for _, reads in lookups for read in reads]))
+        fields = [read.as_field() for _, reads in lookups for read in reads]
+        results = iter(_run_reads(pipeline, fields))
         found: list[tuple[Record, list[dict[str, Any]]]] = []
         for record, reads in lookups:
             nodes: dict[str, dict[str, Any]] = {}
-            for read in reads:  # one BSD may show under several of the record's companies
-                for node in nodes_of(next(results), read.connection):
+            answers = [next(results) for _ in reads]
+            error = next((a for a in answers if isinstance(a, TrackdechetsError)), None)
+            if error is not None:
+                verdicts.append(_failed(record, error))
+                continue
+            for read, answer in zip(reads, answers, strict=True):
+                # One BSD may show under several of the record's companies.
+                for node in nodes_of(answer, read.connection):
                     if node.get("customId") == _sent_custom_id(record):
                         nodes.setdefault(node["id"], node)
             found.append((record, list(nodes.values())))
@@ -135,14 +155,19 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
                 taken.add(free[0]["id"])
 
     adopted_now: set[str] = set()  # ids given to earlier records of this same pass
-    for record in listings:
-        verdict = _reconcile_by_fingerprint(pipeline, record, adopted_now)
+    for record, matches in zip(listings, _fingerprint_matches(pipeline, listings), strict=True):
+        if isinstance(matches, TrackdechetsError):
+            verdicts.append(_failed(record, matches))
+            continue
+        verdict = _fingerprint_verdict(pipeline, record, matches, adopted_now)
         if verdict.found is not None:
             adopted_now.add(verdict.found.id)
         verdicts.append(verdict)
 
-    for record in seals:
-        verdicts.append(_reconcile_seal(pipeline, record))
+    verdicts.extend(_reconcile_seals(pipeline, seals))
+    failure = next((v.failed for v in verdicts if v.failed is not None), None)
+    if failure is not None and not keep_going:
+        raise failure
     return verdicts
 
 
@@ -153,28 +178,48 @@ def _sent_custom_id(record: Record) -> str:
     return str(custom_id) if custom_id else record.record_key
 
 
-def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record, adopted_now: set[str]) -> Verdict:
+def _listing_read(record: Record, after: str | None) -> PlannedRead:
     kind = get_kind(record.kind)
     payload = json.loads(record.payload) if record.payload else {}
-    wanted = fingerprint_of_payload(kind, payload)
     assert record.intent_at is not None
     # A wide window: the host's clock may be off from the server's by minutes, and the fingerprint
     # (emitter, its reference, waste, weight) already singles the BSD out.
     since = _iso(record.intent_at - _FINGERPRINT_WINDOW)
-    siret = record.emitter_siret or ""
     custom_info = (payload.get("emitter") or {}).get("customInfo")
-    after: str | None = None
-    matches: list[dict[str, Any]] = []
-    for _page in range(50):
-        read = list_created_since_read(kind, siret, since, after, custom_info=custom_info)
-        (result,) = _run_reads(pipeline, [read])
-        for node in nodes_of(result, True):
-            if fingerprint_of_node(kind, node) == wanted:
-                matches.append(node)
-        info = (result or {}).get("pageInfo") or {}
-        if not info.get("hasNextPage"):
-            break
-        after = info.get("endCursor")
+    return list_created_since_read(kind, record.emitter_siret or "", since, after, custom_info=custom_info)
+
+
+def _fingerprint_matches(
+    pipeline: Pipeline, records: Sequence[Record]
+) -> list[list[dict[str, Any]] | TrackdechetsError]:
+    """For each record, the BSDs created since its intent whose fingerprint is its payload's.
+
+    The first pages of all records travel 25 to a request (the emitter's reference filters them
+    down to a BSD or two); a record whose listing goes on is walked alone, 50 pages at most.
+    """
+    matches: list[list[dict[str, Any]] | TrackdechetsError] = []
+    firsts = _run_reads(pipeline, [_listing_read(record, None).as_field() for record in records])
+    for record, first in zip(records, firsts, strict=True):
+        kind = get_kind(record.kind)
+        wanted = fingerprint_of_payload(kind, json.loads(record.payload) if record.payload else {})
+        found: list[dict[str, Any]] = []
+        result = first
+        for _page in range(50):
+            if isinstance(result, TrackdechetsError):
+                break
+            found.extend(n for n in nodes_of(result, True) if fingerprint_of_node(kind, n) == wanted)
+            info = (result or {}).get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                break
+            (result,) = _run_reads(pipeline, [_listing_read(record, info.get("endCursor")).as_field()])
+        matches.append(result if isinstance(result, TrackdechetsError) else found)
+    return matches
+
+
+def _fingerprint_verdict(
+    pipeline: Pipeline, record: Record, matches: list[dict[str, Any]], adopted_now: set[str]
+) -> Verdict:
+    kind = get_kind(record.kind)
     committed = _adopted_ids(pipeline, {n["id"] for n in matches})
     candidates = [n for n in matches if n["id"] not in committed]
     free = sorted(
@@ -189,12 +234,18 @@ def _reconcile_by_fingerprint(pipeline: Pipeline, record: Record, adopted_now: s
     return Verdict(record.id, snapshot(kind, free[0]), applied=True, note=note, ambiguous=ambiguous)
 
 
-def _reconcile_seal(pipeline: Pipeline, record: Record) -> Verdict:
-    """Read the BSD (a targeted read, not polling): sealed already, or still a draft?"""
-    kind = get_kind(record.kind)
-    field = "form" if kind.name is KindName.BSDD else kind.one_query
-    query = read_one_document(record.kind)
-    data = pipeline.client.query(query, {"id": record.bsd_id}, operation_name="ReadOne")
-    node = data.get(field)
-    snap = snapshot(kind, node) if node else None
-    return Verdict(record.id, snap, applied=snap is not None and not snap.is_draft)
+def _reconcile_seals(pipeline: Pipeline, records: Sequence[Record]) -> list[Verdict]:
+    """Read each BSD (targeted reads, 25 to a request, not polling): sealed already, or a draft?
+
+    Merged because a pass may hold hundreds of in-doubt seals (a proxy answering 5xx to whole
+    chunks): read one by one, each with its own retries, they made that pass last minutes.
+    """
+    verdicts: list[Verdict] = []
+    fields = [(read_one_document(r.kind), {"id": r.bsd_id}) for r in records]
+    for record, node in zip(records, _run_reads(pipeline, fields), strict=True):
+        if isinstance(node, TrackdechetsError):
+            verdicts.append(_failed(record, node))
+            continue
+        snap = snapshot(get_kind(record.kind), node) if isinstance(node, dict) else None  # None: gone
+        verdicts.append(Verdict(record.id, snap, applied=snap is not None and not snap.is_draft))
+    return verdicts

@@ -9,6 +9,9 @@ restarted each time; once, its state store is deleted under it instead (it must 
 At the end: one BSD per record (by customId for BSDD, by fingerprint for BSDA), none missing, every
 record in a terminal visible state. Then the other parties sign 10 % of the BSDs (of every company
 involved) and each of those statuses must reach the receipts.
+
+Every random kill lands once the daemon has started (its start takes one to three seconds, longer
+than the random delay): killed before, it would have done nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import csv
 import random
 import signal
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,7 +28,6 @@ import httpx
 import pytest
 
 from connector.demo.run import _asset
-from connector.state.store import open_state_store
 from td_emulator.config import EmulatorConfig, FaultConfig, OutageWindow
 from td_emulator.seed import GROUP_TOKEN, group_sirets
 from td_emulator.testing import serve_in_thread
@@ -97,17 +100,43 @@ def _write_inputs(workdir: Path) -> None:
     (workdir / "inbox_bsda" / "bsda_chaos.csv").write_text("\n".join(rows) + "\n", "utf-8")
 
 
-def _states(workdir: Path) -> Counter[str]:
+def _query(workdir: Path, sql: str) -> list[tuple[object, ...]]:
+    """Read the daemon's state store directly: cheap enough to poll (this process also runs the
+    emulator, so a heavy poll slows the server the daemon talks to)."""
     path = workdir / "var" / "state.db"
     if not path.exists():
-        return Counter()
-    store = open_state_store(f"sqlite:///{path}", migrate=False)
+        return []
     try:
-        return Counter(r.state for r in store.records())
-    except Exception:  # the schema may not exist yet in the first instants
-        return Counter()
-    finally:
-        store.close()
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as connection:
+            return connection.execute(sql).fetchall()
+    except sqlite3.Error:  # the schema may not exist yet in the first instants
+        return []
+
+
+def _states(workdir: Path) -> Counter[str]:
+    return Counter({str(state): int(str(n)) for state, n in _query(workdir, _BY_STATE)})
+
+
+_BY_STATE = "SELECT state, COUNT(*) FROM records GROUP BY state"
+_STUCK = (
+    "SELECT kind, state, next_op, intent_op, COUNT(*), MIN(attempts), MAX(attempts), MIN(intent_at), "
+    "MAX(next_attempt_at), MAX(last_error) FROM records WHERE state != 'synced' GROUP BY 1, 2, 3, 4"
+)
+
+
+def _why_not_synced(workdir: Path) -> str:
+    """What the records that did not reach ``synced`` wait for, and what the daemon said."""
+    rows = "\n".join(repr(row) for row in _query(workdir, _STUCK))
+    log = (workdir / "final.log").read_text("utf-8", errors="replace").splitlines()
+    telling = [line for line in log if '"step_failed"' in line or '"step": "push"' in line][-15:]
+    return (
+        "(kind, state, next_op, intent_op, count, min attempts, max attempts, min intent_at, "
+        f"max next_attempt_at, last_error):\n{rows}\nfinal daemon:\n" + "\n".join(telling)
+    )
+
+
+def _started(log_path: Path) -> bool:
+    return '"daemon_started"' in log_path.read_text("utf-8", errors="replace")
 
 
 GROUP_ENV = {"TDC_TRACKDECHETS__TOKEN": GROUP_TOKEN}
@@ -115,11 +144,8 @@ GROUP_ENV = {"TDC_TRACKDECHETS__TOKEN": GROUP_TOKEN}
 
 def _bsd_ids(workdir: Path) -> list[tuple[str, str]]:
     """(record key, BSD id) of every record, in key order."""
-    store = open_state_store(f"sqlite:///{workdir / 'var' / 'state.db'}", migrate=False)
-    try:
-        return sorted((r.record_key, r.bsd_id) for r in store.records() if r.bsd_id)
-    finally:
-        store.close()
+    query = "SELECT record_key, bsd_id FROM records WHERE bsd_id IS NOT NULL ORDER BY record_key"
+    return [(str(key), str(bsd_id)) for key, bsd_id in _query(workdir, query)]
 
 
 def _other_parties_sign(url: str, bsds: list[tuple[str, str]]) -> dict[str, str]:
@@ -190,6 +216,7 @@ def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> No
                 _lose_state_mid_run(tmp_path, cfg, daemon)
                 continue
             else:
+                wait_for(lambda p=daemon.log_path: _started(p), 60, "the daemon started", daemon, poll=0.05)
                 time.sleep(rng.uniform(0.4, 2.0))
             daemon.process.send_signal(signal.SIGKILL)
             daemon.process.wait(timeout=10)
@@ -203,6 +230,8 @@ def test_sigkill_and_faults_never_duplicate_nor_lose_a_bsd(tmp_path: Path) -> No
             wait_for(
                 lambda: _receipt_statuses(tmp_path, moved) == moved, 300, "moved statuses written back", final
             )
+        except AssertionError as exc:  # the wait only matters on a loaded machine, or on failure
+            raise AssertionError(f"{exc}\n{_why_not_synced(tmp_path)}") from None
         finally:
             assert final.stop() == 0
 

@@ -272,7 +272,7 @@ def test_an_in_doubt_create_whose_company_left_the_token_waits_and_is_never_sent
 ) -> None:
     runtime = runtime_for(tmp_path, group.url, token=GROUP_TOKEN)
     runtime.pipeline.options.reconcile_grace_seconds = 0
-    runtime.pipeline.options.initial_backoff_seconds = 0  # a refused look-up waits a backoff: none here
+    runtime.pipeline.options.initial_backoff_seconds = 0  # a refused look-up is tried again at once
     now = [1_000.0]
     runtime.pipeline.companies.clock = lambda: now[0]
     roles = group.emulator.registry.user_for(GROUP_TOKEN).roles  # type: ignore[union-attr]
@@ -284,8 +284,10 @@ def test_an_in_doubt_create_whose_company_left_the_token_waits_and_is_never_sent
         assert step(runtime, "push").get("in_doubt") == 1
         group.emulator.faults = FaultConfig()
         del roles[siret]  # the account leaves that establishment before the look-up
-        step(runtime, "push")  # its list said otherwise: the look-up is refused, the list is stale
-        counts = step(runtime, "push")  # read again: nothing to look it up with
+        # Its list said otherwise: the look-up is refused, the list is stale; read again (at once,
+        # with no backoff here): nothing to look it up with.
+        counts = step(runtime, "push")
+        assert counts.get("in_doubt_lookup_failed") == 1
         assert counts.get("rejected") == 1
         record = next(iter(runtime.store.records()))
         assert record.state == "rejected"
