@@ -17,6 +17,7 @@ from connector.engine.context import Binding, Pipeline
 from connector.errors import StepFailed
 from connector.failures import writeback_failure
 from connector.sources.base import WriteBack
+from connector.state.identity import read_identity
 from connector.state.models import Record
 from connector.state.store import utcnow
 
@@ -137,16 +138,19 @@ def _refresh(pipeline: Pipeline, name: str) -> None:
     last = (pipeline.store.get_checkpoint(slot) or {}).get("at")
     if last is not None and (now - datetime.fromisoformat(last)).total_seconds() < every:
         return
+    identity = read_identity(pipeline.store)
+    refresh = update(Record).where(Record.mapping == name, Record.writeback_due.is_(False))
+    if identity is None or identity.trusted is not True:
+        # A store that may have lost what it sent: a record it knows no BSD for would write empty
+        # ids over the ones the business system still holds (rebuild-state brings them back).
+        refresh = refresh.where(Record.bsd_id.is_not(None))
     with pipeline.store.session() as session:
-        result = session.execute(
-            update(Record)
-            .where(Record.mapping == name, Record.writeback_due.is_(False))
-            .values(writeback_due=True)
-            .execution_options(synchronize_session=False)
-        )
+        if last is not None:  # a store's first pass only starts the clock: all it knows is due anyway
+            result = session.execute(
+                refresh.values(writeback_due=True).execution_options(synchronize_session=False)
+            )
+            pipeline.log.debug("writeback_refresh", mapping=name, records=result.rowcount)  # type: ignore[attr-defined]
         pipeline.store.put_checkpoint(session, slot, {"at": now.isoformat()})
-    if last is not None:
-        pipeline.log.debug("writeback_refresh", mapping=name, records=result.rowcount)  # type: ignore[attr-defined]
 
 
 def _due_count(pipeline: Pipeline, name: str) -> int:
