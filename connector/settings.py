@@ -209,8 +209,9 @@ class ScheduleSettings(_Section):
     companies_refresh_seconds: float = Field(default=3600.0, gt=0)
     """The token's company list (``myCompanies``) is read again when this old."""
     writeback_refresh_seconds: float = Field(default=21600.0, ge=0)
-    """Every record is written back again this often, so that lost or re-inserted rows get their
-    statuses back (0: never)."""
+    """Every record that has a BSD is written back again this often, so that lost or re-inserted
+    rows get their ids and statuses back (0: never). Records without a BSD are not: they would
+    write empty ids over those the business system may hold."""
 
     def intervals(self) -> dict[str, float]:
         """Step name → interval, the shape :class:`connector.daemon.Daemon` takes."""

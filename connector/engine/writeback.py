@@ -17,7 +17,6 @@ from connector.engine.context import Binding, Pipeline
 from connector.errors import StepFailed
 from connector.failures import writeback_failure
 from connector.sources.base import WriteBack
-from connector.state.identity import read_identity
 from connector.state.models import Record
 from connector.state.store import utcnow
 
@@ -124,7 +123,7 @@ def writeback(pipeline: Pipeline, stop: threading.Event, page: int = 500) -> dic
 
 
 def _refresh(pipeline: Pipeline, name: str) -> None:
-    """Every ``writeback_refresh_seconds``, make every record of ``name`` due again.
+    """Every ``writeback_refresh_seconds``, make every record of ``name`` that has a BSD due again.
 
     The business system is not ours: a row restored from a backup, re-inserted by an import or
     whose status columns someone cleared gets them again at the next refresh. The time of the last
@@ -138,12 +137,11 @@ def _refresh(pipeline: Pipeline, name: str) -> None:
     last = (pipeline.store.get_checkpoint(slot) or {}).get("at")
     if last is not None and (now - datetime.fromisoformat(last)).total_seconds() < every:
         return
-    identity = read_identity(pipeline.store)
-    refresh = update(Record).where(Record.mapping == name, Record.writeback_due.is_(False))
-    if identity is None or identity.trusted is not True:
-        # A store that may have lost what it sent: a record it knows no BSD for would write empty
-        # ids over the ones the business system still holds (rebuild-state brings them back).
-        refresh = refresh.where(Record.bsd_id.is_not(None))
+    # Only records with a BSD: one the store knows no BSD for would write empty ids over those the
+    # business system may still hold (a lost store's, a record rebuild-state held as a conflict).
+    refresh = update(Record).where(
+        Record.mapping == name, Record.writeback_due.is_(False), Record.bsd_id.is_not(None)
+    )
     with pipeline.store.session() as session:
         if last is not None:  # a store's first pass only starts the clock: all it knows is due anyway
             result = session.execute(

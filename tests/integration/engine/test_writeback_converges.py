@@ -51,10 +51,11 @@ def test_lost_and_reinserted_rows_get_their_statuses_back(tmp_path: Path) -> Non
             assert counts.get("written", 0) == 0
             assert _erp(database)["ENL-1001"] == (None, None)
 
-            # At the refresh, every record is written back again: the ERP converges.
+            # At the refresh, every record with a BSD is written back again: the ERP converges. (The
+            # rejected one has none: rewriting it could put empty ids over a lost store's.)
             runtime.pipeline.options.writeback_refresh_seconds = 0.001
             counts = run_step(runtime.pipeline, "writeback", threading.Event())
-            assert counts["written"] == 4
+            assert counts["written"] == 3
             assert _erp(database) == before
             sent = len(served.emulator.journal)
             run_step(runtime.pipeline, "writeback", threading.Event())
