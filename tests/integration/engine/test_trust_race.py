@@ -1,0 +1,113 @@
+"""Push and ingest run concurrently: an ingest that stores records already carrying BSD ids (the
+state folder was lost) between push's trust check and its creates must not lead to one create.
+
+The interleaving is driven, not raced: the push's first trust check runs, then the ingest stores
+its whole batch, then the push goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connector.engine import push as push_module
+from connector.engine.ingest import ingest
+from connector.engine.push import push
+from connector.engine.trust import creates_refused
+from connector.errors import StateNotTrusted
+from connector.runtime import Runtime
+from connector.state.identity import ensure_identity, mark_trusted, read_identity
+from connector.state.models import Record
+from td_emulator.config import EmulatorConfig
+from td_emulator.testing import serve_in_thread
+from tests.integration.engine.test_lost_state_sql import _runtime, enlevements, metadata
+
+ROWS = 12
+
+
+def _erp_carrying_ids(path: Path) -> str:
+    url = f"sqlite:///{path}"
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    metadata.create_all(engine)
+    stamp = datetime(2026, 3, 2, 8, 0, 0)
+    with engine.begin() as conn:
+        conn.execute(
+            enlevements.insert(),
+            [
+                {
+                    "numero": f"ERP-{i:05d}", "code_dechet": "130205*", "libelle": "Huiles moteur",
+                    "poids_kg": 100 + i, "etat": "liquide", "conditionnement": "FUT", "nb_colis": 1,
+                    "code_traitement": "R9", "cap": "CAP-2026-0042",
+                    "updated_at": stamp + timedelta(seconds=i),
+                    "td_id": f"BSDD-SENT-{i:05d}", "td_numero": f"BSD-20260302-{i:05d}",
+                }
+                for i in range(ROWS)
+            ],
+        )
+    engine.dispose()
+    return url
+
+
+def _ingest_after_first_check(
+    monkeypatch: pytest.MonkeyPatch, runtime: Runtime, *, later_checks: bool
+) -> list[str | None]:
+    """Push's first trust check, then the whole ingest, then push goes on. ``later_checks``
+    False: the push's own re-checks see nothing (the claim's check alone must hold)."""
+    seen: list[str | None] = []
+
+    def check(pipeline: object) -> str | None:
+        if seen and not later_checks:
+            seen.append(None)
+            return None
+        reason = creates_refused(runtime.pipeline)
+        if not seen:
+            ingest(runtime.pipeline, threading.Event())
+        seen.append(reason)
+        return reason
+
+    monkeypatch.setattr(push_module, "creates_refused", check)
+    return seen
+
+
+@pytest.mark.parametrize("later_checks", [True, False], ids=["recheck", "claim-only"])
+def test_records_carrying_ids_stored_during_a_push_pass_are_never_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, later_checks: bool
+) -> None:
+    erp_url = _erp_carrying_ids(tmp_path / "erp.db")
+    with serve_in_thread(EmulatorConfig(admin_enabled=True, rate_limit=100_000)) as served:
+        runtime = _runtime(tmp_path, served.url, erp_url)
+        try:
+            seen = _ingest_after_first_check(monkeypatch, runtime, later_checks=later_checks)
+            with pytest.raises(StateNotTrusted) as raised:
+                push(runtime.pipeline, threading.Event())
+            assert seen[0] is None  # the pass began on a store trusted as a new install
+            assert "already carry a BSD id in their source" in str(raised.value)
+            assert list(served.emulator.store.newest_first("BSDD")) == []  # not one duplicate
+            identity = read_identity(runtime.pipeline.store)
+            assert identity is not None
+            assert identity.trusted is False
+            with runtime.pipeline.store.session() as session:
+                rows = list(session.scalars(sa.select(Record)))
+            assert len(rows) == ROWS
+            assert all(r.state == "pending" and r.intent_op is None for r in rows)
+            assert not any(r.writeback_due for r in rows)  # the ERP's BSD ids stay as they are
+        finally:
+            runtime.close()
+
+
+def test_an_ingest_marking_the_store_wins_over_a_new_install_check(tmp_path: Path) -> None:
+    """The new-install check read "undecided", then ingest marked the store: trust is not granted."""
+    erp_url = _erp_carrying_ids(tmp_path / "erp.db")
+    with serve_in_thread(EmulatorConfig(admin_enabled=True, rate_limit=100_000)) as served:
+        runtime = _runtime(tmp_path, served.url, erp_url)
+        try:
+            assert ensure_identity(runtime.pipeline.store).trusted is None
+            ingest(runtime.pipeline, threading.Event())
+            assert mark_trusted(runtime.pipeline.store, rebuilt=False).trusted is False
+            assert "already carry a BSD id" in (creates_refused(runtime.pipeline) or "")
+        finally:
+            runtime.close()
