@@ -8,18 +8,22 @@ its whole batch, then the push goes on.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from connector.engine import push as push_module
+from connector.engine import rebuild as rebuild_module
 from connector.engine.ingest import ingest
 from connector.engine.push import push
+from connector.engine.rebuild import rebuild_state
+from connector.engine.reconcile import Verdict
 from connector.engine.trust import creates_refused
 from connector.errors import StateNotTrusted
 from connector.runtime import Runtime
+from connector.service import sync_once
 from connector.state.identity import ensure_identity, mark_trusted, read_identity
 from connector.state.models import Record
 from td_emulator.config import EmulatorConfig
@@ -111,3 +115,57 @@ def test_an_ingest_marking_the_store_wins_over_a_new_install_check(tmp_path: Pat
             assert "already carry a BSD id" in (creates_refused(runtime.pipeline) or "")
         finally:
             runtime.close()
+
+
+def test_rebuild_adopts_by_the_bsd_id_the_source_holds_when_the_look_up_misses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-up misses every record (older than ``--since``, or the mapping changed): those
+    whose source holds a BSD id are adopted by reading it, or held; none is created again."""
+    erp_url = _erp_carrying_ids(tmp_path / "erp.db")
+    erp = sa.create_engine(erp_url, poolclass=sa.NullPool)
+    with erp.begin() as conn:
+        conn.execute(enlevements.update().values(td_id=None, td_numero=None))
+    with serve_in_thread(EmulatorConfig(admin_enabled=True, rate_limit=100_000)) as served:
+        runtime = _runtime(tmp_path, served.url, erp_url)
+        try:
+            assert all(s["ok"] for s in sync_once(runtime, threading.Event())["steps"])
+        finally:
+            runtime.close()
+        with erp.connect() as conn:
+            sent = dict(conn.execute(sa.select(enlevements.c.numero, enlevements.c.td_id)).all())
+        assert all(sent.values())
+        with erp.begin() as conn:  # one id the platform does not know (a typo in the ERP)
+            conn.execute(enlevements.update().where(enlevements.c.numero == "ERP-00003")
+                         .values(td_id="BSDD-DOES-NOT-EXIST"))
+        for path in sorted((tmp_path / "var").rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+
+        def miss(_pipeline: object, records: list[Record]) -> list[Verdict]:
+            return [Verdict(r.id, None, applied=False) for r in records]
+
+        monkeypatch.setattr(rebuild_module, "reconcile", miss)
+        runtime = _runtime(tmp_path, served.url, erp_url)
+        try:
+            report = rebuild_state(runtime.pipeline, since=datetime.now(UTC), dry_run=False)
+            assert report.to_create == []
+            assert len(report.adopted) == ROWS - 1
+            assert [(key, "BSDD-DOES-NOT-EXIST" in reason) for _m, key, reason in report.held] == [
+                ("ERP-00003", True)
+            ]
+            assert all(s["ok"] for s in sync_once(runtime, threading.Event())["steps"])
+            assert len(list(served.emulator.store.newest_first("BSDD"))) == ROWS  # no duplicate
+            with runtime.pipeline.store.session() as session:
+                held = session.scalars(sa.select(Record).where(Record.record_key == "ERP-00003")).one()
+                assert held.state == "conflict"
+                assert held.bsd_id is None
+            with erp.connect() as conn:
+                now = dict(conn.execute(sa.select(enlevements.c.numero, enlevements.c.td_id)).all())
+            # The adopted records keep their ids. (ERP-00003's id is left to engine/writeback.py's
+            # refresh, which must not write a held record's missing id over the source's.)
+            assert {k: v for k, v in now.items() if k != "ERP-00003"} == {
+                k: v for k, v in sent.items() if k != "ERP-00003"
+            }
+        finally:
+            runtime.close()
+            erp.dispose()
