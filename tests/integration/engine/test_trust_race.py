@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from connector.domain.demo_companies import DEMO_TOKEN
 from connector.engine import push as push_module
 from connector.engine import rebuild as rebuild_module
 from connector.engine.ingest import ingest
@@ -22,13 +23,15 @@ from connector.engine.rebuild import rebuild_state
 from connector.engine.reconcile import Verdict
 from connector.engine.trust import creates_refused
 from connector.errors import StateNotTrusted
-from connector.runtime import Runtime
+from connector.runtime import Runtime, build_runtime
 from connector.service import sync_once
+from connector.settings import load_settings
 from connector.state.identity import ensure_identity, mark_trusted, read_identity
 from connector.state.models import Record
 from td_emulator.config import EmulatorConfig
 from td_emulator.testing import serve_in_thread
-from tests.integration.engine.test_lost_state_sql import _runtime, enlevements, metadata
+from tests.db_urls import dialect_params, temporary_database
+from tests.integration.engine.test_lost_state_sql import _mapping, _runtime, enlevements, metadata
 
 ROWS = 12
 
@@ -77,13 +80,30 @@ def _ingest_after_first_check(
     return seen
 
 
+def _runtime_on(workdir: Path, url: str, erp_url: str, state_url: str) -> Runtime:
+    """The ERP mapping with its state store on ``state_url`` (SQLite, PostgreSQL or MariaDB)."""
+    (workdir / "mapping.toml").write_text(_mapping(erp_url), "utf-8")
+    config = workdir / "config.toml"
+    config.write_text(
+        f'[trackdechets]\nurl = "{url}"\nrate_limit_per_minute = 100000\n'
+        f'[state]\ndir = "{workdir}/var"\nurl = "{state_url}"\n'
+        '[mappings]\npaths = ["mapping.toml"]\n[safety]\nmax_creations_per_run = 100000\n',
+        "utf-8",
+    )
+    return build_runtime(load_settings(config, env={"TDC_TRACKDECHETS__TOKEN": DEMO_TOKEN}), workdir)
+
+
+@pytest.mark.parametrize("dialect", dialect_params())
 @pytest.mark.parametrize("later_checks", [True, False], ids=["recheck", "claim-only"])
 def test_records_carrying_ids_stored_during_a_push_pass_are_never_created(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, later_checks: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, later_checks: bool, dialect: str
 ) -> None:
     erp_url = _erp_carrying_ids(tmp_path / "erp.db")
-    with serve_in_thread(EmulatorConfig(admin_enabled=True, rate_limit=100_000)) as served:
-        runtime = _runtime(tmp_path, served.url, erp_url)
+    with (
+        temporary_database(dialect) as state_url,
+        serve_in_thread(EmulatorConfig(admin_enabled=True, rate_limit=100_000)) as served,
+    ):
+        runtime = _runtime_on(tmp_path, served.url, erp_url, state_url)
         try:
             seen = _ingest_after_first_check(monkeypatch, runtime, later_checks=later_checks)
             with pytest.raises(StateNotTrusted) as raised:
