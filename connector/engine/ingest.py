@@ -34,6 +34,7 @@ from connector.failures import source_failure
 from connector.logs import is_idle
 from connector.mapping.hashing import canonical_json
 from connector.sources.base import RowProblem, SourceBatch, SourceRecord
+from connector.state.identity import ensure_identity
 from connector.state.models import Record, RecordState
 from connector.state.store import StateStore, utcnow
 
@@ -347,15 +348,20 @@ def store_batch(
     counts: Counter[str] = Counter()
     created: list[IngestEntry] = []
     bound = log.bind()  # once per batch: a lazy proxy would resolve its configuration at every line
+    if entries:
+        # Before the batch's transaction: it may mark the identity row, which must exist (and a
+        # nested session would wait on SQLite's write lock).
+        ensure_identity(store)
     with store.session() as session:
         _apply(session, binding, entries, counts, bound, created)
+        if created:  # in the same transaction: no push may claim them before the mark is there
+            found = note_carried_bsd_ids(
+                session, binding, [(e.key, e.unit, e.raw) for e in created], bound, store
+            )
+            if found:
+                counts["already_sent_elsewhere"] += found
         if batch.checkpoint is not None:
             store.put_checkpoint(session, binding.mapping.name, batch.checkpoint)
-    if created:
-        # After the commit: the store's identity row is written in a transaction of its own.
-        found = note_carried_bsd_ids(store, binding, [(e.key, e.unit, e.raw) for e in created], bound)
-        if found:
-            counts["already_sent_elsewhere"] += found
     counts["read"] += len(batch.records) + len(batch.problems)
     if batch.found_late:  # missed by the source's fast path, found by its completeness check
         counts["found_late"] += batch.found_late

@@ -26,7 +26,7 @@ from connector.engine.reconcile import reconcile
 from connector.engine.trust import WHAT_TO_DO, before_creates, creates_refused
 from connector.errors import StateNotTrusted, StepFailed
 from connector.failures import token_failure
-from connector.state.identity import lost_while_running
+from connector.state.identity import read_identity, trusted_in
 from connector.state.models import Record, RecordState
 from connector.state.store import utcnow
 from connector.trackdechets.client import Operation
@@ -181,16 +181,23 @@ def _apply_verdicts(pipeline: Pipeline, records: Sequence[Record], counts: Count
             row.updated_at = utcnow()
 
 
-def _claim(pipeline: Pipeline, chunk: list[Record], now: datetime) -> list[Record]:
+def _claim(pipeline: Pipeline, chunk: list[Record], now: datetime, held: set[int]) -> list[Record]:
     """Commit the intents of ``chunk``, each only if its row is still exactly as it was read.
 
     The conditional UPDATE is what keeps two processes on one state store (a daemon and an
     operator's ``sync --once``, say) from sending the same create twice: only one of them
-    matches the row, the other sends nothing for it.
+    matches the row, the other sends nothing for it. A create is claimed only while the store's
+    identity row says it is trusted, read in the same transaction: an ingest that has just found
+    records carrying BSD ids marks the store in the transaction that stores them. The creates
+    held for that reason are added to ``held``.
     """
     claimed: list[Record] = []
     with pipeline.store.session() as session:
+        may_create = any(r.next_op == "create" for r in chunk) and trusted_in(session)
         for record in chunk:
+            if record.next_op == "create" and not may_create:
+                held.add(record.id)
+                continue
             result = session.execute(
                 update(Record)
                 .where(
@@ -215,13 +222,19 @@ def _claim(pipeline: Pipeline, chunk: list[Record], now: datetime) -> list[Recor
     return claimed
 
 
-def _send_chunk(pipeline: Pipeline, chunk: list[Record], counts: Counter[str], done: set[int]) -> bool:
+def _send_chunk(
+    pipeline: Pipeline, chunk: list[Record], counts: Counter[str], done: set[int], held: set[int]
+) -> bool:
     """Intent, request, outcome for up to five records. False when pushing must pause.
 
     Records whose request failed (in doubt, not sent) are added to ``done``: they wait for a
-    later pass, so a pass always ends, even against a server that answers nothing.
+    later pass, so a pass always ends, even against a server that answers nothing. Creates
+    refused because the store is not trusted are added to ``done`` and ``held``.
     """
-    chunk = _claim(pipeline, chunk, utcnow())
+    refused: set[int] = set()
+    chunk = _claim(pipeline, chunk, utcnow(), refused)
+    done.update(refused)
+    held.update(refused)
     if not chunk:
         return True
     ops = [_op_for(pipeline, r) for r in chunk]
@@ -309,6 +322,7 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
     creations = 0
     skipped: set[int] = set()
     refused = creates_refused(pipeline)
+    held_by_claim: set[int] = set()
     generation_stamped = False
     while not stop.is_set():
         due = _due(pipeline, options.due_page, skipped, creates=refused is None)
@@ -378,17 +392,21 @@ def push(pipeline: Pipeline, stop: threading.Event) -> dict[str, int]:
                 break
             chunk = chosen[start : start + options.push_chunk]
             if any(r.next_op == "create" for r in chunk):
-                # The store file may have gone since the pass began: look again before each create.
-                refused = refused or lost_while_running(pipeline.store)
+                # The store file may have gone, or an ingest may have found records carrying BSD
+                # ids, since the pass began: look again before each chunk holding a create (the
+                # claim checks the trust mark once more, in its own transaction).
+                refused = refused or creates_refused(pipeline)
                 if refused is not None:
-                    creates_refused(pipeline)  # logs it, once
                     chunk = _hold_creates(chunk, skipped)
                 elif not generation_stamped:
                     before_creates(pipeline)
                     generation_stamped = True
             creations += sum(1 for r in chunk if r.next_op == "create")
-            if chunk and not _send_chunk(pipeline, chunk, counts, skipped):
+            if chunk and not _send_chunk(pipeline, chunk, counts, skipped, held_by_claim):
                 raise StepFailed("push", [pipeline.auth_failure or "pushing is paused"], dict(counts))
+    if refused is None and held_by_claim:
+        identity = read_identity(pipeline.store)
+        refused = (identity.reason if identity else None) or "the state store is marked as not trusted"
     if refused is not None:
         held = _creates_waiting(pipeline)
         raise StateNotTrusted(f"{held} create(s) held: {refused}; {WHAT_TO_DO}", held=held, **counts)

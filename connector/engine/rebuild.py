@@ -24,15 +24,17 @@ from sqlalchemy.orm import make_transient
 from connector.domain.kinds import get_kind
 from connector.engine.context import Binding, Pipeline
 from connector.engine.ingest import ingest_binding, store_batch
-from connector.engine.operations import fingerprint_of_node, fingerprint_of_payload
+from connector.engine.operations import fingerprint_of_node, fingerprint_of_payload, snapshot
 from connector.engine.push import _after_success
 from connector.engine.reconcile import Verdict, reconcile
-from connector.engine.trust import before_creates
+from connector.engine.track import READS_PER_REQUEST, read_one_document
+from connector.engine.trust import before_creates, carried_bsd_ids
 from connector.sources.csv_folder import CsvFolderSource
 from connector.sources.specs import CsvSourceSpec
 from connector.state.identity import ensure_identity, mark_trusted
 from connector.state.models import Record, RecordState
 from connector.state.store import utcnow
+from connector.trackdechets.errors import TrackdechetsError
 
 __all__ = ["RebuildReport", "print_rebuild_report", "rebuild_state"]
 
@@ -145,6 +147,64 @@ def _adopt(pipeline: Pipeline, verdicts: list[Verdict], report: RebuildReport) -
                               next_op=row.next_op, note=verdict.note)
 
 
+def _by_carried_ids(
+    pipeline: Pipeline, missed: list[Record], report: RebuildReport, dry_run: bool
+) -> list[Verdict]:
+    """Records the look-up missed: created by the next push, unless their source holds a BSD id.
+
+    Such a record was sent by the lost store (the look-up misses it when it is older than
+    ``--since`` or the mapping changed since): its BSD is read by that id, 25 to a request, and
+    adopted. When that read fails or finds no BSD, the record is held as a conflict: a person
+    decides; it is never created again.
+    """
+    bindings = {b.mapping.name: b for b in pipeline.bindings}
+    carried: list[tuple[Record, str]] = []
+    for record in missed:
+        source = [(record.record_key, record.unit, record.source_values)]
+        ids = carried_bsd_ids(bindings[record.mapping], source)
+        if record.record_key in ids:
+            carried.append((record, ids[record.record_key]))
+        else:
+            report.to_create.append((record.mapping, record.record_key))
+    verdicts: list[Verdict] = []
+    held: list[tuple[Record, str]] = []
+    for start in range(0, len(carried), READS_PER_REQUEST):
+        chunk = carried[start : start + READS_PER_REQUEST]
+        try:
+            outcomes = pipeline.client.query_many([(read_one_document(r.kind), {"id": i}) for r, i in chunk])
+        except TrackdechetsError as exc:
+            held += [(r, f"its source holds BSD {i}, which cannot be read ({exc})") for r, i in chunk]
+            continue
+        for (record, bsd_id), outcome in zip(chunk, outcomes, strict=True):
+            node = outcome.data if outcome.error is None else None
+            if isinstance(node, dict) and node.get("id") and node.get("status"):
+                snap = snapshot(get_kind(record.kind), node)
+                if dry_run:
+                    report.adopted.append((record.mapping, record.record_key, snap.readable_id))
+                else:
+                    note = f"BSD id {bsd_id} held by the source"
+                    verdicts.append(Verdict(record.id, snap, applied=True, note=note))
+                continue
+            why = f"no such BSD ({outcome.error})" if outcome.error is not None else "no such BSD"
+            held.append((record, f"its source holds BSD {bsd_id}, which cannot be read: {why}"))
+    for record, reason in held:
+        reason += (
+            ": held, never created again; check that BSD on Trackdéchets, then correct the "
+            "source's BSD id column (or receipt) and run rebuild-state again"
+        )
+        report.held.append((record.mapping, record.record_key, reason))
+        pipeline.log.error("state_rebuild_held", mapping=record.mapping, record_key=record.record_key,
+                           error=reason)
+    if held and not dry_run:
+        with pipeline.store.session() as session:
+            for record, reason in held:
+                row = session.get(Record, record.id)
+                if row is not None and row.bsd_id is None and row.state == RecordState.PENDING:
+                    row.state, row.next_op, row.last_error = RecordState.CONFLICT, None, reason
+                    row.updated_at = utcnow()
+    return verdicts
+
+
 def _payload(row: Record) -> dict[str, object]:
     value = json.loads(row.payload) if row.payload else {}
     return value if isinstance(value, dict) else {}
@@ -166,14 +226,17 @@ def rebuild_state(
             record.intent_op, record.intent_at, record.intent_hash = "create", since, record.payload_hash
         by_id = {r.id: r for r in page}
         found: list[Verdict] = []
+        missed: list[Record] = []
         for verdict in reconcile(pipeline, page):
             record = by_id[verdict.record_id]
             if verdict.found is None or not verdict.applied:
-                report.to_create.append((record.mapping, record.record_key))
-            elif dry_run:
+                missed.append(record)
+                continue
+            if dry_run:
                 report.adopted.append((record.mapping, record.record_key, verdict.found.readable_id))
             else:
                 found.append(verdict)
+        found += _by_carried_ids(pipeline, missed, report, dry_run)
         if found:
             _adopt(pipeline, found, report)
     if not dry_run and not stop.is_set():

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from connector.engine.context import Binding, Pipeline
 from connector.sources.csv_folder import CsvFolderSource
@@ -37,6 +38,7 @@ from connector.state.identity import (
     lost_while_running,
     mark_trusted,
     mark_untrusted,
+    mark_untrusted_in,
     read_marker,
     store_marker_path,
     write_marker,
@@ -133,8 +135,13 @@ def creates_refused(pipeline: Pipeline) -> str | None:
             if reason is not None:
                 mark_untrusted(store, reason)
             elif identity.trusted is None:
-                mark_trusted(store, rebuilt=False)
-                pipeline.log.info("state_store_trusted", identity=identity.identity[:12], how="new install")
+                now = mark_trusted(store, rebuilt=False)  # only if still undecided
+                if now.trusted is True:
+                    pipeline.log.info(
+                        "state_store_trusted", identity=identity.identity[:12], how="new install"
+                    )
+                else:
+                    reason = now.reason or "the state store is marked as not trusted"
     if reason is not None:
         _report_once(store, pipeline.log, reason)
     return reason
@@ -210,33 +217,38 @@ def carried_bsd_ids(
 
 
 def note_carried_bsd_ids(
-    store: StateStore, binding: Binding, records: Sequence[tuple[str, str | None, str | None]], log: Any
+    session: Session,
+    binding: Binding,
+    records: Sequence[tuple[str, str | None, str | None]],
+    log: Any,
+    store: StateStore,
 ) -> int:
     """Records new to the store that their source says were sent already: the store lost them.
 
-    Their write-back waits for ``rebuild-state``: it would replace the BSD id the source holds
-    with nothing.
+    Runs in the transaction that stores these records (the identity row must exist: see
+    :func:`ensure_identity`), so they are committed together with the store's "not trusted"
+    mark and no push pass can claim them as creates in between. Their write-back waits for
+    ``rebuild-state``: it would replace the BSD id the source holds with nothing.
     """
     carried = carried_bsd_ids(binding, records)
     if not carried:
         return 0
+    session.flush()
     keys = list(carried)
-    with store.session() as session:
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            session.execute(
-                update(Record)
-                .where(Record.mapping == binding.mapping.name, Record.record_key.in_(chunk),
-                       Record.bsd_id.is_(None))
-                .values(writeback_due=False)
-                .execution_options(synchronize_session=False)
-            )
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        session.execute(
+            update(Record)
+            .where(Record.mapping == binding.mapping.name, Record.record_key.in_(chunk),
+                   Record.bsd_id.is_(None))
+            .values(writeback_due=False)
+            .execution_options(synchronize_session=False)
+        )
     sample = ", ".join(f"{k} → {v}" for k, v in list(carried.items())[:5])
     reason = (
         f"{len(carried)} record(s) of mapping {binding.mapping.name} new to this state store already "
         f"carry a BSD id in their source ({sample}): the state store that sent them was lost"
     )
-    ensure_identity(store)
-    mark_untrusted(store, reason)
+    mark_untrusted_in(session, reason)
     _report_once(store, log, reason)
     return len(carried)

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from connector.state.models import Record, StoreIdentity
 from connector.state.store import StateStore, utcnow
@@ -36,9 +37,11 @@ __all__ = [
     "lost_while_running",
     "mark_trusted",
     "mark_untrusted",
+    "mark_untrusted_in",
     "read_identity",
     "read_marker",
     "store_marker_path",
+    "trusted_in",
     "write_marker",
 ]
 
@@ -108,13 +111,49 @@ def mark_untrusted(store: StateStore, reason: str) -> Identity:
         return _of(row)
 
 
+def mark_untrusted_in(session: Session, reason: str) -> None:
+    """:func:`mark_untrusted` inside the caller's transaction (the identity row exists already).
+
+    Ingest uses it to mark the store in the same transaction that stores the records carrying
+    BSD ids: no push can claim them in between.
+    """
+    session.execute(
+        update(StoreIdentity)
+        .where(
+            StoreIdentity.name == _ROW,
+            or_(StoreIdentity.trusted.is_(None), StoreIdentity.trusted.is_(True)),
+        )
+        .values(trusted=False, reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def trusted_in(session: Session) -> bool:
+    """Whether the store may create, read inside the caller's transaction."""
+    return session.scalar(select(StoreIdentity.trusted).where(StoreIdentity.name == _ROW)) is True
+
+
 def mark_trusted(store: StateStore, *, rebuilt: bool) -> Identity:
+    """Trusted again after ``rebuild-state`` (``rebuilt``), or a new install trusted at once.
+
+    The new-install case only turns an undecided store trusted, in one conditional UPDATE: a
+    concurrent ingest that has just marked it untrusted wins.
+    """
     with store.session() as session:
-        row = session.get(StoreIdentity, _ROW)
-        assert row is not None, "ensure_identity() first"
-        row.trusted, row.reason = True, None
         if rebuilt:
+            row = session.get(StoreIdentity, _ROW)
+            assert row is not None, "ensure_identity() first"
+            row.trusted, row.reason = True, None
             row.rebuilt_at = utcnow()
+            return _of(row)
+        session.execute(
+            update(StoreIdentity)
+            .where(StoreIdentity.name == _ROW, StoreIdentity.trusted.is_(None))
+            .values(trusted=True, reason=None)
+            .execution_options(synchronize_session=False)
+        )
+        row = session.get(StoreIdentity, _ROW, populate_existing=True)
+        assert row is not None, "ensure_identity() first"
         return _of(row)
 
 
