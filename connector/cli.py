@@ -25,7 +25,8 @@ from typing import Any
 import structlog
 
 from connector import __version__
-from connector.errors import ConfigError, UsageError
+from connector.errors import ConfigError, ConnectorError, SourceError, StepFailed, UsageError
+from connector.logs import mask_secrets
 from connector.state.lock import InstanceLockedError
 
 __all__ = ["main"]
@@ -323,6 +324,13 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _exit_status(exc: ConnectorError) -> int:
+    """69 when a whole source or target failed (the business system, Trackdéchets), else 1."""
+    from connector.trackdechets.errors import TrackdechetsError
+
+    return EX_UNAVAILABLE if isinstance(exc, SourceError | TrackdechetsError | StepFailed) else EX_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -342,5 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InstanceLockedError as exc:
         print(f"td-connector: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    except ConnectorError as exc:
+        # A failure the command could not get past (the source or the API unreachable, the state
+        # store unusable): one line, masked, no traceback.
+        print(mask_secrets(f"td-connector {args.command}: {exc.message}"), file=sys.stderr)
+        return _exit_status(exc)
     except KeyboardInterrupt:
         return 130

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.cli import main
 from connector.explain import explain
 from connector.logs import MASK, register_secret
 from connector.service import sync_once
@@ -55,3 +56,20 @@ def test_explain_leaves_the_sql_sources_hashes_alone_and_masks_what_it_prints(
         assert _side_files(tmp_path) == before  # before: hashes wiped, a new epoch (full re-read)
         assert SECRET not in printed
         assert MASK in printed
+
+
+def test_explain_with_its_source_unreachable_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _erp(tmp_path / "erp.sqlite")
+    down = "postgresql://erp:pw@127.0.0.1:1/erp"  # the business database is down
+    mapping = MAPPING.replace('url = "sqlite:///erp.sqlite"\ntable', f'url = "{down}"\ntable')
+    assert down in mapping
+    with serve_in_thread(EmulatorConfig(admin_enabled=True)) as served:
+        runtime_for(tmp_path, served.url, token=TOKEN, mapping_text=mapping).close()
+        capsys.readouterr()
+        status = main(["explain", "-c", str(tmp_path / "config.toml"), "--key", "100"])
+    err = capsys.readouterr().err
+    assert status == 69
+    assert "td-connector explain: " in err
+    assert "Traceback" not in err
