@@ -5,7 +5,8 @@ found a problem; 2 usage; 69 a step failed for a whole source or target (EX_UNAV
 folder missing, a write-back failing on every row, a refused token, a database down), with one
 line per cause on stderr; 75 another instance holds the state lock; 78 configuration error
 (EX_CONFIG: systemd does not restart on it). Configuration errors print every problem, never a
-traceback.
+traceback; any other connector error a command cannot get past is one masked line (69 when a
+source or Trackdéchets failed, else 1).
 
 The emulator (package ``td_emulator``) is an optional extra: nothing here imports it, except the
 ``emulator`` and ``demo`` commands, lazily (exit 69 with how to install it when it is missing).
