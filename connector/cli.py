@@ -5,7 +5,8 @@ found a problem; 2 usage; 69 a step failed for a whole source or target (EX_UNAV
 folder missing, a write-back failing on every row, a refused token, a database down), with one
 line per cause on stderr; 75 another instance holds the state lock; 78 configuration error
 (EX_CONFIG: systemd does not restart on it). Configuration errors print every problem, never a
-traceback.
+traceback; any other connector error a command cannot get past is one masked line (69 when a
+source or Trackdéchets failed, else 1).
 
 The emulator (package ``td_emulator``) is an optional extra: nothing here imports it, except the
 ``emulator`` and ``demo`` commands, lazily (exit 69 with how to install it when it is missing).
@@ -25,7 +26,8 @@ from typing import Any
 import structlog
 
 from connector import __version__
-from connector.errors import ConfigError, UsageError
+from connector.errors import ConfigError, ConnectorError, SourceError, StepFailed, UsageError
+from connector.logs import mask_secrets
 from connector.state.lock import InstanceLockedError
 
 __all__ = ["main"]
@@ -323,6 +325,13 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _exit_status(exc: ConnectorError) -> int:
+    """69 when a whole source or target failed (the business system, Trackdéchets), else 1."""
+    from connector.trackdechets.errors import TrackdechetsError
+
+    return EX_UNAVAILABLE if isinstance(exc, SourceError | TrackdechetsError | StepFailed) else EX_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -342,5 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InstanceLockedError as exc:
         print(f"td-connector: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    except ConnectorError as exc:
+        # A failure the command could not get past (the source or the API unreachable, the state
+        # store unusable): one line, masked, no traceback.
+        print(mask_secrets(f"td-connector {args.command}: {exc.message}"), file=sys.stderr)
+        return _exit_status(exc)
     except KeyboardInterrupt:
         return 130

@@ -9,6 +9,7 @@ the record would lead to, given what the state store knows. Nothing is sent, not
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +19,12 @@ from sqlalchemy import select
 
 from connector.engine.context import Binding
 from connector.engine.ingest import map_record, validate_entry
+from connector.logs import mask_secrets
 from connector.mapping.compiled import CompiledMapping, MappingResult
 from connector.mapping.plans import TraceLine
 from connector.runtime import Runtime, build_runtime
 from connector.settings import Settings
+from connector.sources import open_source
 from connector.sources.base import SourceRecord
 from connector.state.models import Record, RecordState
 
@@ -46,11 +49,13 @@ def explain(settings: Settings, config_dir: Path, *, key: str, mapping: str | No
         if not found:
             names = ", ".join(b.mapping.name for b in runtime.pipeline.bindings)
             scope = f"mapping {mapping}" if mapping else f"mappings {names}"
-            print(f"td-connector: no record with key {key!r} in the sources or the state of {scope}")
+            where = f"in the sources or the state of {scope}"
+            print(mask_secrets(f"td-connector: no record with key {key!r} {where}"))
             return 1
         for item in found:
             report = explain_record(runtime, item.binding, item.record, item.row, item.where)
-            print(json.dumps(report, ensure_ascii=False, default=str) if as_json else render_text(report))
+            text = json.dumps(report, ensure_ascii=False, default=str) if as_json else render_text(report)
+            print(mask_secrets(text))
         return 0
     finally:
         runtime.close()
@@ -76,11 +81,23 @@ def _find(runtime: Runtime, key: str, only: str | None) -> Iterator[_Found]:
 
 
 def _from_source(binding: Binding, key: str) -> SourceRecord | None:
-    """The record as the source gives it now, read from the start and never acknowledged."""
-    for batch in binding.source.read(None):
-        for record in batch.records:
-            if record.key == key:
-                return record
+    """The record as the source gives it now, read from the start and never acknowledged.
+
+    Read through a source of its own whose side files (an SQL source's hashes and key map) live
+    in a throwaway folder: the daemon's, under ``var/sources``, are neither read nor reset.
+    """
+    mapping = binding.mapping
+    assert isinstance(mapping, CompiledMapping)
+    with tempfile.TemporaryDirectory(prefix="td-explain-") as scratch:
+        source = open_source(mapping.source, base_dir=Path(mapping.path).parent,
+                             mapping_name=mapping.name, state_dir=Path(scratch))
+        try:
+            for batch in source.read(None):
+                for record in batch.records:
+                    if record.key == key:
+                        return record
+        finally:
+            source.close()
     return None
 
 

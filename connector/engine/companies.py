@@ -119,14 +119,17 @@ def refresh_companies(pipeline: Pipeline) -> frozenset[str]:
                 break
             after = info["endCursor"]
         previous = directory.org_ids
-        directory.org_ids = frozenset(found)
-        directory.read_at = directory.clock()
     added = sorted(found - previous) if previous is not None else []
     removed = sorted(previous - found) if previous is not None else []
     pipeline.log.info("companies_read", companies=len(found), pages=pages, added=len(added),
                       removed=len(removed))
     if added:
+        # Before the new list is kept: should this transaction fail, the list stays the old one,
+        # so the next read finds the same new companies and requeues their records then.
         _requeue(pipeline, frozenset(added))
+    with directory.lock:
+        directory.org_ids = frozenset(found)
+        directory.read_at = directory.clock()
     return directory.org_ids
 
 

@@ -4,7 +4,9 @@ A correction made only in a reference table (a client's e-mail in ``clients``) d
 business rows, so no source reports those rows as changed: here the tables' fingerprint is
 compared with the one of the previous pass, and on a change every record of the mapping that is
 not finished is mapped again from the values the state store kept. Its payload hash then decides,
-as for any change, whether an update is due (before signature) or nothing is to do.
+as for any change, whether an update is due (before signature) or nothing is to do. A record held
+as a conflict is left alone: a key found on several rows keeps the values read before the clash,
+and re-mapping those would release it with stale data; the source's next change settles it.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ def refresh_lookups(pipeline: Pipeline, binding: Binding) -> Counter[str]:
         with pipeline.store.session() as session:
             rows = list(session.scalars(
                 select(Record).where(Record.mapping == mapping.name, Record.id > last_id,
-                                     Record.state != RecordState.DONE, Record.source_values.is_not(None))
+                                     Record.state.not_in((RecordState.DONE, RecordState.CONFLICT)),
+                                     Record.source_values.is_not(None),
+                                     Record.payload_hash.not_like("conflict:%"))
                 .order_by(Record.id).limit(_PAGE)))
             session.expunge_all()
         if not rows:

@@ -106,7 +106,14 @@ def reconcile(pipeline: Pipeline, records: Sequence[Record], *, keep_going: bool
         if record.intent_op == "create":
             if kind.name is KindName.BSDD:
                 custom_id = _sent_custom_id(record)
-                sirets = record_companies(pipeline, record)
+                try:
+                    sirets = record_companies(pipeline, record)
+                except TrackdechetsError as exc:
+                    if not keep_going:
+                        raise
+                    # The token's companies could not be read: this record waits, the rest goes on.
+                    verdicts.append(_failed(record, exc))
+                    continue
                 if not sirets:
                     # No company of the token can list it: it stays in doubt, and is not resent.
                     count = len(pipeline.companies.org_ids or ())

@@ -71,13 +71,15 @@ def track_targets(pipeline: Pipeline, counts: Counter[str] | None = None) -> lis
         records = session.scalars(
             select(Record).where(*_live(pipeline), Record.kind == KindName.BSDD.value, or_(*condition))
         ).all()
-        untracked: list[str] = []
-        for record in records:
-            ours = record_companies(pipeline, record)
-            if ours:
-                sirets.add(ours[0])
-            else:
-                untracked.append(record.record_key)
+    # Judged with the session closed: the list may be read again (HTTP) and requeue records (its
+    # own transaction), neither of which may happen while holding the store's write lock.
+    untracked: list[str] = []
+    for record in records:
+        ours = record_companies(pipeline, record)
+        if ours:
+            sirets.add(ours[0])
+        else:
+            untracked.append(record.record_key)
     if untracked:
         counts["untracked"] += len(untracked)
         pipeline.log.warning(

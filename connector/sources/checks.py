@@ -24,7 +24,7 @@ from connector.sources.base import SourceCheck, WriteBack
 from connector.sources.csv_rows import CsvFileReader, FileRejected
 from connector.sources.csv_text import inspect_file
 from connector.sources.keys import join_key
-from connector.sources.safe_files import scan
+from connector.sources.safe_files import UnsafeEntry, scan
 from connector.sources.sql_values import to_plain
 
 if TYPE_CHECKING:
@@ -70,7 +70,11 @@ def check_csv_folder(source: CsvFolderSource) -> SourceCheck:
         )
     for label, name in (("processed", spec.processed_folder), ("rejected", spec.rejected_folder),
                         ("receipts", spec.receipts_folder)):
-        sub = Path(os.path.normpath(source._sub(name)))
+        try:
+            sub = Path(os.path.normpath(source._sub(name)))
+        except UnsafeEntry as exc:  # a symbolic link, or a path leading out of the drop folder
+            result.fail(f"{label} folder: {exc}")
+            continue
         if sub.exists() and not sub.is_dir():
             result.fail(f"{label} folder {sub} is a file, not a folder: remove it or change "
                         f"source.{label}_folder")

@@ -320,7 +320,7 @@ class CsvFolderSource:
                                 f"{move.path.name} was not read: {redact(move.error)}\n"
                                 "Fix the export and drop the file again (a new name is not needed).\n")
         if move.note is not None:
-            (target_dir / f"{target.name}.note.txt").write_text(move.note, encoding="utf-8")
+            write_text_nofollow(target_dir / f"{target.name}.note.txt", move.note)
         log.info("csv_file_moved", file=move.path.name, to=str(target))
 
     def write_back(self, updates: Sequence[WriteBack]) -> None:

@@ -284,3 +284,32 @@ def test_a_busy_shared_folder_with_planted_entries_among_real_exports(
     assert list(inbox.glob("*.csv")) == []
     assert SECRET.encode() not in all_regular_bytes(tmp_path)
     assert b"root:" not in all_regular_bytes(tmp_path)
+
+
+def test_the_note_of_a_redropped_file_is_not_written_through_a_planted_link(tmp_path: Path) -> None:
+    source = make(tmp_path)
+    inbox = tmp_path / "inbox"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    (inbox / "e.csv").write_text("id;x\n1;a\n", encoding="utf-8")
+    checkpoint = None
+    for batch in source.read(None):
+        source.acknowledge(batch)
+        checkpoint = batch.checkpoint
+    (inbox / "processed" / "e.csv").unlink()  # the redrop is moved under its own name...
+    (inbox / "processed" / "e.csv.note.txt").symlink_to(victim)  # ... next to a planted link
+    (inbox / "e.csv").write_text("id;x\n1;a\n", encoding="utf-8")  # identical: set aside with a note
+    (batch,) = list(source.read(checkpoint))
+    with pytest.raises(UnsafeEntry):
+        source.acknowledge(batch)
+    assert victim.read_text(encoding="utf-8") == "keep me"
+
+
+def test_check_fails_on_a_processed_folder_that_is_a_link(tmp_path: Path) -> None:
+    source = make(tmp_path)
+    elsewhere = tmp_path / "state"
+    elsewhere.mkdir()
+    (tmp_path / "inbox" / "processed").symlink_to(elsewhere)
+    result = source.check()
+    fails = [f.message for f in result.findings if f.level == "fail"]
+    assert any("processed folder" in m and "symbolic link" in m for m in fails), fails
