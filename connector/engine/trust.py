@@ -116,7 +116,10 @@ def _mismatch(pipeline: Pipeline, identity: Identity) -> str | None:
 def stamp_markers(pipeline: Pipeline, identity: Identity) -> None:
     url = pipeline.store.engine.url.render_as_string(hide_password=True)
     for path in marker_paths(pipeline):
-        write_marker(path, identity, state_url=url)
+        try:
+            write_marker(path, identity, state_url=url)
+        except FileNotFoundError:  # its drop folder is missing: ingest fails for it, and says so
+            continue
 
 
 # --- the guard -------------------------------------------------------------------------------

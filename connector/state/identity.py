@@ -250,7 +250,9 @@ def write_marker(path: Path, identity: Identity, *, state_url: str) -> None:
         },
         indent=2,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Its own folder only (receipts/ inside a drop folder): never a missing drop folder, whose
+    # absence is the ingest step's failure to report, not something to paper over.
+    path.parent.mkdir(exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

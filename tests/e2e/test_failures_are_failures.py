@@ -163,7 +163,7 @@ def test_daemon_health_and_metrics_name_each_failed_step(tmp_path: Path, emulato
             failed = set(body.get("failed_steps", {}))
             return (code, body) if {"ingest", "push", "writeback"} <= failed else None
 
-        code, body = wait_for(all_failed, 30, "ingest, push and write-back to be failed", daemon)
+        code, body = wait_for(all_failed, 60, "ingest, push and write-back to be failed", daemon)
         assert code == 503
         assert body["status"] == "degraded"
         failed = body["failed_steps"]
@@ -173,10 +173,10 @@ def test_daemon_health_and_metrics_name_each_failed_step(tmp_path: Path, emulato
         assert "no such column: td_status" in failed["writeback"]
         assert "fix source.writeback.statement" in failed["writeback"]
         assert body["steps"]["ingest"]["last_error"] == failed["ingest"]
-        assert "track" not in failed
+        # Tracking reads the token's companies: the refused token fails it too, with the same cause.
+        assert "refused the token from the variable TDC_TRACKDECHETS__TOKEN" in failed["track"]
         metric = _failed_metric(base)
-        assert metric["ingest"] == metric["push"] == metric["writeback"] == 1.0
-        assert metric["track"] == 0.0
+        assert metric["ingest"] == metric["push"] == metric["writeback"] == metric["track"] == 1.0
 
         # The operator creates the folder: ingest recovers by itself, the others stay failed.
         (tmp_path / "inbox").mkdir()
@@ -184,7 +184,7 @@ def test_daemon_health_and_metrics_name_each_failed_step(tmp_path: Path, emulato
                  daemon)
         code, body = _health(base)
         assert code == 503
-        assert set(body["failed_steps"]) == {"push", "writeback"}
+        assert set(body["failed_steps"]) == {"push", "track", "writeback"}
         assert _failed_metric(base)["ingest"] == 0.0
         errors = [line for line in daemon.log_lines() if line.get("event") == "step_failed"]
         assert {line["step"] for line in errors} >= {"ingest", "push", "writeback"}
