@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 import structlog
 
+from connector.atomic_files import replace_text_file
 from connector.logs import redact
 from connector.sources.base import WriteBack
 from connector.sources.safe_files import UnsafeEntry, open_regular
@@ -93,17 +93,11 @@ def update_receipt(path: Path, updates: Iterable[WriteBack], mode: int = DEFAULT
     for update in updates:
         rows[update.key] = _row(update)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=RECEIPT_COLUMNS, delimiter=";",
-                                    extrasaction="ignore", lineterminator="\r\n")
-            writer.writeheader()
-            writer.writerows({k: neutralise(v) for k, v in row.items()} for row in rows.values())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(fh: TextIO) -> None:
+        writer = csv.DictWriter(fh, fieldnames=RECEIPT_COLUMNS, delimiter=";",
+                                extrasaction="ignore", lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows({k: neutralise(v) for k, v in row.items()} for row in rows.values())
+
+    replace_text_file(path, write, encoding="utf-8-sig", newline="", mode=mode)

@@ -14,8 +14,6 @@ This module only reads and writes those facts; ``connector.engine.trust`` decide
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +23,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from connector.atomic_files import replace_text_file
 from connector.state.models import Record, StoreIdentity
 from connector.state.store import StateStore, utcnow
 
@@ -253,13 +252,4 @@ def write_marker(path: Path, identity: Identity, *, state_url: str) -> None:
     # Its own folder only (receipts/ inside a drop folder): never a missing drop folder, whose
     # absence is the ingest step's failure to report, not something to paper over.
     path.parent.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_text_file(path, lambda fh: fh.write(text + "\n"))
